@@ -54,9 +54,15 @@ std::atomic<bool>& sync_flag() {
 
 }  // namespace
 
-bool is_available() { return availability().count > 0; }
-int device_count() { return availability().count; }
-std::string unavailable_reason() { return availability().reason; }
+bool is_available() {
+  return availability().count > 0;
+}
+int device_count() {
+  return availability().count;
+}
+std::string unavailable_reason() {
+  return availability().reason;
+}
 
 void require_device(int index) {
   const Availability& a = availability();
@@ -65,8 +71,12 @@ void require_device(int index) {
                 " requested but only ", a.count, " device(s) exist");
 }
 
-void set_sync_launches(bool on) { sync_flag().store(on); }
-bool sync_launches() { return sync_flag().load(); }
+void set_sync_launches(bool on) {
+  sync_flag().store(on);
+}
+bool sync_launches() {
+  return sync_flag().load();
+}
 
 #if CUDANET_WITH_CUDA
 
@@ -106,8 +116,12 @@ DeviceProperties properties(int index) {
   require_device(index);
   return {};
 }
-void synchronize(int index) { require_device(index); }
-DeviceGuard::DeviceGuard(int index) { require_device(index); }
+void synchronize(int index) {
+  require_device(index);
+}
+DeviceGuard::DeviceGuard(int index) {
+  require_device(index);
+}
 DeviceGuard::~DeviceGuard() = default;
 
 #endif

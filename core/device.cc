@@ -24,8 +24,12 @@ Device Device::parse(const std::string& text) {
   CUDANET_THROW(ValueError, "invalid device '", text, "': expected cpu, cuda or cuda:N");
 }
 
-std::string Device::str() const { return is_cpu() ? "cpu" : "cuda:" + std::to_string(index_); }
+std::string Device::str() const {
+  return is_cpu() ? "cpu" : "cuda:" + std::to_string(index_);
+}
 
-std::ostream& operator<<(std::ostream& os, Device d) { return os << d.str(); }
+std::ostream& operator<<(std::ostream& os, Device d) {
+  return os << d.str();
+}
 
 }  // namespace cudanet

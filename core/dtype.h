@@ -17,7 +17,8 @@ enum class DType : std::uint8_t { kFloat32, kFloat64, kFloat16, kBFloat16, kInt3
 
 std::size_t element_size(DType t);
 const char* dtype_name(DType t);  // "float32", "float64", "float16", "bfloat16", "int32", ...
-DType parse_dtype(const std::string& name);  // accepts the names above and f32/f64/f16/bf16/i32/i64/u8
+DType parse_dtype(
+    const std::string& name);  // accepts the names above and f32/f64/f16/bf16/i32/i64/u8
 bool is_floating(DType t);
 std::ostream& operator<<(std::ostream& os, DType t);
 
@@ -52,8 +53,9 @@ struct BFloat16 {
   explicit operator float() const { return detail::bits_float(std::uint32_t{bits} << 16); }
   static std::uint16_t from_float(float f) {
     std::uint32_t u = detail::float_bits(f);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<std::uint16_t>((u >> 16) | 0x40);  // NaN
-    u += 0x7fffu + ((u >> 16) & 1u);  // round to nearest even
+    if ((u & 0x7fffffffu) > 0x7f800000u)
+      return static_cast<std::uint16_t>((u >> 16) | 0x40);  // NaN
+    u += 0x7fffu + ((u >> 16) & 1u);                        // round to nearest even
     return static_cast<std::uint16_t>(u >> 16);
   }
 };
@@ -62,31 +64,53 @@ struct BFloat16 {
 template <typename T>
 constexpr DType dtype_of();
 template <>
-constexpr DType dtype_of<float>() { return DType::kFloat32; }
+constexpr DType dtype_of<float>() {
+  return DType::kFloat32;
+}
 template <>
-constexpr DType dtype_of<double>() { return DType::kFloat64; }
+constexpr DType dtype_of<double>() {
+  return DType::kFloat64;
+}
 template <>
-constexpr DType dtype_of<Half>() { return DType::kFloat16; }
+constexpr DType dtype_of<Half>() {
+  return DType::kFloat16;
+}
 template <>
-constexpr DType dtype_of<BFloat16>() { return DType::kBFloat16; }
+constexpr DType dtype_of<BFloat16>() {
+  return DType::kBFloat16;
+}
 template <>
-constexpr DType dtype_of<std::int32_t>() { return DType::kInt32; }
+constexpr DType dtype_of<std::int32_t>() {
+  return DType::kInt32;
+}
 template <>
-constexpr DType dtype_of<std::int64_t>() { return DType::kInt64; }
+constexpr DType dtype_of<std::int64_t>() {
+  return DType::kInt64;
+}
 template <>
-constexpr DType dtype_of<std::uint8_t>() { return DType::kUInt8; }
+constexpr DType dtype_of<std::uint8_t>() {
+  return DType::kUInt8;
+}
 
-// Calls f(T{}) with T the C++ type of `t`: dispatch_dtype(t, [&](auto tag) { using T = decltype(tag); });
+// Calls f(T{}) with T the C++ type of `t`: dispatch_dtype(t, [&](auto tag) { using T =
+// decltype(tag); });
 template <typename F>
 decltype(auto) dispatch_dtype(DType t, F&& f) {
   switch (t) {
-    case DType::kFloat32: return f(float{});
-    case DType::kFloat64: return f(double{});
-    case DType::kFloat16: return f(Half{});
-    case DType::kBFloat16: return f(BFloat16{});
-    case DType::kInt32: return f(std::int32_t{});
-    case DType::kInt64: return f(std::int64_t{});
-    case DType::kUInt8: break;
+    case DType::kFloat32:
+      return f(float{});
+    case DType::kFloat64:
+      return f(double{});
+    case DType::kFloat16:
+      return f(Half{});
+    case DType::kBFloat16:
+      return f(BFloat16{});
+    case DType::kInt32:
+      return f(std::int32_t{});
+    case DType::kInt64:
+      return f(std::int64_t{});
+    case DType::kUInt8:
+      break;
   }
   return f(std::uint8_t{});
 }

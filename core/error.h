@@ -77,13 +77,12 @@ std::string str(Args&&... args) {
 }  // namespace cudanet
 
 // Throws `Type` with a message built by streaming the remaining arguments.
-#define CUDANET_THROW(Type, ...) \
-  throw Type(::cudanet::detail::str(__VA_ARGS__), __FILE__, __LINE__)
+#define CUDANET_THROW(Type, ...) throw Type(::cudanet::detail::str(__VA_ARGS__), __FILE__, __LINE__)
 
 // Throws `Type` unless `cond` holds.
-#define CUDANET_CHECK(cond, Type, ...)     \
-  do {                                     \
-    if (!(cond)) {                         \
-      CUDANET_THROW(Type, __VA_ARGS__);    \
-    }                                      \
+#define CUDANET_CHECK(cond, Type, ...)  \
+  do {                                  \
+    if (!(cond)) {                      \
+      CUDANET_THROW(Type, __VA_ARGS__); \
+    }                                   \
   } while (0)

@@ -18,8 +18,12 @@ namespace cudanet {
 #if CUDANET_WITH_CUDA
 
 namespace {
-cudaStream_t raw(const Stream& s) { return static_cast<cudaStream_t>(s.handle()); }
-cudaEvent_t raw(const Event& e) { return static_cast<cudaEvent_t>(e.handle()); }
+cudaStream_t raw(const Stream& s) {
+  return static_cast<cudaStream_t>(s.handle());
+}
+cudaEvent_t raw(const Event& e) {
+  return static_cast<cudaEvent_t>(e.handle());
+}
 
 // Streams the process owns: created on first use, destroyed never (they are few, and work may
 // still be queued on them while static destructors run).
@@ -63,7 +67,8 @@ Event::Event(Device device, bool timing) : device_(device) {
   if (device.is_cpu()) return;
   cuda::DeviceGuard guard(device.index());
   cudaEvent_t e = nullptr;
-  CUDANET_CUDA_CHECK(cudaEventCreateWithFlags(&e, timing ? cudaEventDefault : cudaEventDisableTiming));
+  CUDANET_CUDA_CHECK(
+      cudaEventCreateWithFlags(&e, timing ? cudaEventDefault : cudaEventDisableTiming));
   handle_ = e;
 }
 
@@ -166,7 +171,9 @@ void Event::record(const Stream& stream) {
                 " recorded on a stream of ", stream.device());
 }
 void Event::synchronize() const {}
-bool Event::query() const { return true; }
+bool Event::query() const {
+  return true;
+}
 float Event::elapsed_ms(const Event&) const {
   CUDANET_THROW(ValueError, "elapsed_ms needs two recorded CUDA events");
 }
@@ -176,15 +183,25 @@ Stream default_stream(int device) {
   require_device(device);
   return {};
 }
-Stream current_stream(int device) { return default_stream(device); }
-void set_current_stream(const Stream& stream) { require_device(stream.device().index()); }
-Stream copy_stream(int device) { return default_stream(device); }
-Stream new_stream(int device, bool) { return default_stream(device); }
+Stream current_stream(int device) {
+  return default_stream(device);
+}
+void set_current_stream(const Stream& stream) {
+  require_device(stream.device().index());
+}
+Stream copy_stream(int device) {
+  return default_stream(device);
+}
+Stream new_stream(int device, bool) {
+  return default_stream(device);
+}
 }  // namespace cuda
 
 #endif
 
-Event::~Event() { reset(); }
+Event::~Event() {
+  reset();
+}
 
 Event::Event(Event&& other) noexcept
     : device_(other.device_),

@@ -29,8 +29,8 @@ class Stream {
   void* handle() const { return handle_; }  // cudaStream_t; nullptr is the default stream
   std::uintptr_t id() const { return reinterpret_cast<std::uintptr_t>(handle_); }
 
-  void synchronize() const;  // waits for all work queued so far
-  bool query() const;        // true when all queued work has finished
+  void synchronize() const;             // waits for all work queued so far
+  bool query() const;                   // true when all queued work has finished
   void wait(const Event& event) const;  // later work on this stream waits for `event`
 
   friend bool operator==(const Stream& a, const Stream& b) {

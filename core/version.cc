@@ -4,7 +4,9 @@
 
 namespace cudanet {
 
-std::string version() { return CUDANET_VERSION_STRING; }
+std::string version() {
+  return CUDANET_VERSION_STRING;
+}
 
 std::string build_info() {
   std::string info = "cudanet " CUDANET_VERSION_STRING;

@@ -6,9 +6,9 @@
 #include "core/cuda_runtime.h"
 
 // Skips the current test, visibly and with the reason, when no GPU can be used.
-#define CUDANET_REQUIRE_GPU()                                                    \
-  do {                                                                           \
-    if (!::cudanet::cuda::is_available()) {                                      \
+#define CUDANET_REQUIRE_GPU()                                                        \
+  do {                                                                               \
+    if (!::cudanet::cuda::is_available()) {                                          \
       GTEST_SKIP() << "needs a CUDA GPU: " << ::cudanet::cuda::unavailable_reason(); \
-    }                                                                            \
+    }                                                                                \
   } while (0)

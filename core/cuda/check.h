@@ -15,22 +15,20 @@ void report_cuda_error(cudaError_t status, const char* expr, const char* file, i
 void check_launch(const char* file, int line);
 }  // namespace cudanet::cuda::detail
 
-#define CUDANET_CUDA_CHECK(expr)                                                  \
-  do {                                                                            \
-    const cudaError_t cudanet_status_ = (expr);                                   \
-    if (cudanet_status_ != cudaSuccess) {                                         \
-      ::cudanet::cuda::detail::throw_cuda_error(cudanet_status_, #expr, __FILE__, \
-                                                __LINE__);                        \
-    }                                                                             \
+#define CUDANET_CUDA_CHECK(expr)                                                             \
+  do {                                                                                       \
+    const cudaError_t cudanet_status_ = (expr);                                              \
+    if (cudanet_status_ != cudaSuccess) {                                                    \
+      ::cudanet::cuda::detail::throw_cuda_error(cudanet_status_, #expr, __FILE__, __LINE__); \
+    }                                                                                        \
   } while (0)
 
-#define CUDANET_CUDA_CHECK_NOTHROW(expr)                                           \
-  do {                                                                             \
-    const cudaError_t cudanet_status_ = (expr);                                    \
-    if (cudanet_status_ != cudaSuccess) {                                          \
-      ::cudanet::cuda::detail::report_cuda_error(cudanet_status_, #expr, __FILE__, \
-                                                 __LINE__);                        \
-    }                                                                              \
+#define CUDANET_CUDA_CHECK_NOTHROW(expr)                                                      \
+  do {                                                                                        \
+    const cudaError_t cudanet_status_ = (expr);                                               \
+    if (cudanet_status_ != cudaSuccess) {                                                     \
+      ::cudanet::cuda::detail::report_cuda_error(cudanet_status_, #expr, __FILE__, __LINE__); \
+    }                                                                                         \
   } while (0)
 
 #define CUDANET_LAUNCH_CHECK() ::cudanet::cuda::detail::check_launch(__FILE__, __LINE__)

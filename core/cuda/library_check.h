@@ -6,24 +6,24 @@
 
 #include "core/error.h"
 
-#define CUDANET_CUBLAS_CHECK(expr)                                                          \
-  do {                                                                                      \
-    const cublasStatus_t cudanet_status_ = (expr);                                          \
-    if (cudanet_status_ != CUBLAS_STATUS_SUCCESS) {                                         \
-      throw ::cudanet::CudaError(                                                           \
+#define CUDANET_CUBLAS_CHECK(expr)                                                            \
+  do {                                                                                        \
+    const cublasStatus_t cudanet_status_ = (expr);                                            \
+    if (cudanet_status_ != CUBLAS_STATUS_SUCCESS) {                                           \
+      throw ::cudanet::CudaError(                                                             \
           ::cudanet::detail::str("cuBLAS error ", cublasGetStatusName(cudanet_status_), " (", \
-                                 cublasGetStatusString(cudanet_status_), ") in ", #expr),   \
-          __FILE__, __LINE__, static_cast<int>(cudanet_status_));                          \
-    }                                                                                       \
+                                 cublasGetStatusString(cudanet_status_), ") in ", #expr),     \
+          __FILE__, __LINE__, static_cast<int>(cudanet_status_));                             \
+    }                                                                                         \
   } while (0)
 
-#define CUDANET_CUDNN_CHECK(expr)                                                       \
-  do {                                                                                  \
-    const cudnnStatus_t cudanet_status_ = (expr);                                       \
-    if (cudanet_status_ != CUDNN_STATUS_SUCCESS) {                                      \
-      throw ::cudanet::CudaError(                                                       \
-          ::cudanet::detail::str("cuDNN error ", cudnnGetErrorString(cudanet_status_),  \
-                                 " in ", #expr),                                        \
-          __FILE__, __LINE__, static_cast<int>(cudanet_status_));                      \
-    }                                                                                   \
+#define CUDANET_CUDNN_CHECK(expr)                                                              \
+  do {                                                                                         \
+    const cudnnStatus_t cudanet_status_ = (expr);                                              \
+    if (cudanet_status_ != CUDNN_STATUS_SUCCESS) {                                             \
+      throw ::cudanet::CudaError(                                                              \
+          ::cudanet::detail::str("cuDNN error ", cudnnGetErrorString(cudanet_status_), " in ", \
+                                 #expr),                                                       \
+          __FILE__, __LINE__, static_cast<int>(cudanet_status_));                              \
+    }                                                                                          \
   } while (0)

@@ -1,0 +1,11 @@
+// The subcommands of the cudanet program. Each takes the arguments after its name and returns
+// the process exit code; errors are thrown as cudanet::Error and reported by main().
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace cudanet::tools {
+int run_info(const std::vector<std::string>& args);
+int run_demo(const std::vector<std::string>& args);
+}  // namespace cudanet::tools

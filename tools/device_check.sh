@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# The one command to run on a machine with an NVIDIA GPU (target: H100, 16 cores, CUDA toolkit,
+# PyTorch, CMake, ninja; no internet). Builds Release for that GPU, runs every test (GPU tests
+# active), reruns the GPU tests under compute-sanitizer memcheck with allocator caching bypassed,
+# runs the benchmarks, and writes report.md plus raw logs into OUT_DIR. Prints a summary table last.
+#   tools/device_check.sh OUT_DIR
+# Environment: CUDA_ARCHS (default 90), JOBS (default nproc), DEPS_ROOT (default .deps/root: Debian
+# packages unpacked by tools/fetch_device_deps.sh, for machines without GoogleTest/Benchmark).
+# Each phase has its own time limit so the whole run stays within 8 minutes.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+out=${1:?usage: device_check.sh OUT_DIR}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+build="$root/build-device"
+jobs=${JOBS:-$(nproc)}
+deps=${DEPS_ROOT:-$root/.deps/root}
+start=$(date +%s)
+export PATH=/usr/local/cuda/bin:$PATH
+
+log() { echo "[device_check $(($(date +%s) - start))s] $*"; }
+
+prefix_args=()
+if [[ -d $deps/usr ]]; then
+  prefix_args=(-DCMAKE_PREFIX_PATH="$deps/usr" -DGTest_DIR="$deps/usr/lib/x86_64-linux-gnu/cmake/GTest"
+               -Dbenchmark_DIR="$deps/usr/lib/x86_64-linux-gnu/cmake/benchmark")
+  export LD_LIBRARY_PATH="$deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
+
+# ---- 1. configure and build -----------------------------------------------------------------
+log "configure + build (archs ${CUDA_ARCHS:-90}, -j$jobs)"
+{
+  nvidia-smi || true
+  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCUDANET_CUDA=ON \
+    -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHS:-90}" "${prefix_args[@]}" &&
+    timeout 300 cmake --build "$build" -j "$jobs"
+} >"$out/build.log" 2>&1
+build_rc=$?
+log "build exit $build_rc"
+
+# ---- 2. all tests ---------------------------------------------------------------------------
+tests_line="not run"
+if ((build_rc == 0)); then
+  log "ctest"
+  (cd "$build" && timeout 240 ctest -j "$jobs" --timeout 120 --output-on-failure \
+    --output-junit "$out/ctest.xml") >"$out/ctest.log" 2>&1
+  python3 "$root/tools/ctest_summary.py" "$out/ctest.xml" >"$out/ctest_summary.txt" 2>&1
+  tests_line=$(tail -n 1 "$out/ctest_summary.txt")
+fi
+log "tests: $tests_line"
+
+# ---- 3. GPU tests under compute-sanitizer memcheck, caching bypassed ---------------------------
+sanitizer_errors=0
+sanitizer_note=""
+if ((build_rc == 0)) && command -v compute-sanitizer >/dev/null; then
+  for exe in "$build"/tests/cudanet_*_gpu_tests; do
+    [[ -x $exe ]] || continue
+    name=$(basename "$exe")
+    log "memcheck $name"
+    CUDANET_NO_CACHING=1 timeout 180 compute-sanitizer --tool memcheck --leak-check full \
+      --error-exitcode 3 "$exe" >"$out/memcheck_$name.log" 2>&1
+    n=$(grep -Eo 'ERROR SUMMARY: [0-9]+' "$out/memcheck_$name.log" | tail -n 1 | grep -Eo '[0-9]+$')
+    sanitizer_errors=$((sanitizer_errors + ${n:-1}))
+    [[ -n $n ]] || sanitizer_note+=" $name:no-summary"
+  done
+else
+  sanitizer_note=" (not run)"
+fi
+log "memcheck errors: $sanitizer_errors$sanitizer_note"
+
+# ---- 4. benchmarks ----------------------------------------------------------------------------
+if ((build_rc == 0)); then
+  for exe in "$build"/bench/cudanet_bench_*; do
+    [[ -x $exe ]] || continue
+    name=$(basename "$exe")
+    log "benchmark $name"
+    timeout 120 "$exe" --benchmark_min_time=0.2 --benchmark_format=json \
+      --benchmark_out="$out/$name.json" --benchmark_out_format=json >"$out/$name.log" 2>&1
+  done
+fi
+bench_lines=$(python3 "$root/tools/bench_summary.py" "$out" 2>&1)
+
+# ---- 5. report --------------------------------------------------------------------------------
+gpu=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null |
+      head -n 1)
+elapsed=$(($(date +%s) - start))
+{
+  echo "# cudanet device check"
+  echo
+  echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "- commit: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "- GPU: ${gpu:-none found}"
+  echo "- CUDA: $(nvcc --version 2>/dev/null | tail -n 2 | head -n 1)"
+  echo "- elapsed: ${elapsed}s"
+  echo
+  echo "| check | result |"
+  echo "|---|---|"
+  echo "| GPU | ${gpu:-none} |"
+  echo "| build | $([[ $build_rc == 0 ]] && echo ok || echo "FAILED ($build_rc), see build.log") |"
+  echo "| tests | $tests_line |"
+  echo "| memcheck errors (GPU tests, caching bypassed) | $sanitizer_errors$sanitizer_note |"
+  echo "$bench_lines"
+  echo
+  echo "## Skipped and failed tests"
+  echo
+  echo '```'
+  cat "$out/ctest_summary.txt" 2>/dev/null
+  echo '```'
+} >"$out/report.md"
+echo
+sed -n '/^| check/,/^$/p' "$out/report.md"
+[[ $build_rc == 0 && $tests_line == *" 0 failed"* && $sanitizer_errors == 0 ]]

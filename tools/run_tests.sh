@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The README's test command: installs dependencies, configures and builds cudanet (CUDA on when a
+# toolkit is present, warnings as errors), then runs every test. GPU tests skip, with their reason,
+# on a machine without a GPU. The last line counts passed, failed and skipped tests.
+#   tools/run_tests.sh [extra ctest arguments, e.g. -L core]
+# Environment: BUILD_DIR (default build), CUDANET_CMAKE_ARGS (extra configure arguments), JOBS.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD_DIR:-$root/build}
+jobs=${JOBS:-$(nproc)}
+
+"$root/tools/install_deps.sh"
+
+# shellcheck disable=SC2086
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCUDANET_WERROR=ON \
+  ${CUDANET_CMAKE_ARGS:-}
+cmake --build "$build" -j "$jobs"
+
+junit="$build/ctest-results.xml"
+rm -f "$junit"
+set +e
+(cd "$build" && ctest --output-on-failure -j "$jobs" --timeout 900 --output-junit "$junit" "$@")
+status=$?
+set -e
+python3 "$root/tools/ctest_summary.py" "$junit" || status=1
+exit $status
