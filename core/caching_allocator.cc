@@ -62,7 +62,7 @@ std::size_t CachingAllocatorCore::segment_size(std::size_t size) {
   return round_up(size, kRoundLarge);
 }
 
-void CachingAllocatorCore::grow(Stat& stat, std::int64_t amount) {
+void CachingAllocatorCore::grow(MemoryStat& stat, std::int64_t amount) {
   stat.current += amount;
   stat.peak = std::max(stat.peak, stat.current);
 }
@@ -106,8 +106,9 @@ CachingAllocatorCore::Block* CachingAllocatorCore::find_free_block(bool small, s
   return block;
 }
 
-// A new segment of `bytes` as one block (not in any pool); on failure flushes the cache and
-// retries once, then throws OutOfMemoryError for the user's request of `nbytes`.
+// A block (in no pool) to carve the user's request of `nbytes` from: a new segment of `bytes`; when
+// the backend is full, a block freed by waiting for pending events, or a new segment after the
+// cache was flushed. Throws OutOfMemoryError when all of that fails.
 CachingAllocatorCore::Block* CachingAllocatorCore::allocate_segment(std::size_t nbytes,
                                                                     std::size_t bytes, bool small,
                                                                     std::uintptr_t stream) {
@@ -317,8 +318,8 @@ MemoryStats CachingAllocatorCore::stats() const {
 
 void CachingAllocatorCore::reset_peak_stats() {
   std::lock_guard<std::mutex> lock(mutex_);
-  for (Stat* s : {&stats_.allocated_bytes, &stats_.allocated_blocks, &stats_.active_bytes,
-                  &stats_.active_blocks, &stats_.reserved_bytes, &stats_.segments}) {
+  for (MemoryStat* s : {&stats_.allocated_bytes, &stats_.allocated_blocks, &stats_.active_bytes,
+                        &stats_.active_blocks, &stats_.reserved_bytes, &stats_.segments}) {
     s->peak = s->current;
   }
 }
@@ -328,7 +329,7 @@ std::string CachingAllocatorCore::memory_summary() const {
   std::string out;
   char line[128];
   const char* const kRule = "|--------------------+--------------+--------------|\n";
-  auto row = [&](const char* label, const Stat& stat, bool bytes) {
+  auto row = [&](const char* label, const MemoryStat& stat, bool bytes) {
     const auto cur = static_cast<std::uint64_t>(stat.current);
     const auto peak = static_cast<std::uint64_t>(stat.peak);
     std::snprintf(line, sizeof(line), "| %-18s | %12s | %12s |\n", label,

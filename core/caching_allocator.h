@@ -49,7 +49,7 @@ class RawMemoryBackend {
   using EventId = std::uintptr_t;
   virtual ~RawMemoryBackend() = default;
 
-  // Returns `nbytes` of fresh memory (aligned to at least 512 B), or nullptr when the device has
+  // Returns `nbytes` of fresh memory (aligned to at least 256 B), or nullptr when the device has
   // not that much free; other failures throw.
   virtual void* malloc(std::size_t nbytes) = 0;
   virtual void free(void* ptr) = 0;
@@ -65,21 +65,21 @@ class RawMemoryBackend {
 };
 
 // A statistic and its high-water mark since creation or the last reset_peak_stats().
-struct Stat {
+struct MemoryStat {
   std::int64_t current = 0;
   std::int64_t peak = 0;
 };
 
 struct MemoryStats {
-  Stat allocated_bytes;   // rounded requests of the blocks held by users
-  Stat allocated_blocks;  // blocks held by users
-  Stat active_bytes;      // sizes of blocks held by users or waiting for stream events
-  Stat active_blocks;
-  Stat reserved_bytes;  // held from the backend
-  Stat segments;        // backend allocations held
+  MemoryStat allocated_bytes;   // rounded requests of the blocks held by users
+  MemoryStat allocated_blocks;  // blocks held by users
+  MemoryStat active_bytes;      // sizes of blocks held by users or waiting for stream events
+  MemoryStat active_blocks;
+  MemoryStat reserved_bytes;  // held from the backend
+  MemoryStat segments;        // backend allocations held
   std::int64_t num_backend_mallocs = 0;
   std::int64_t num_backend_frees = 0;
-  std::int64_t num_alloc_retries = 0;  // cache flushes followed by a second backend malloc
+  std::int64_t num_alloc_retries = 0;  // cache flushes after a failed backend malloc
   std::int64_t num_ooms = 0;           // OutOfMemoryErrors thrown
 };
 
@@ -169,7 +169,7 @@ class CachingAllocatorCore {
   void process_events();
   void wait_for_pending_events();
   void release_free_segments();
-  static void grow(Stat& stat, std::int64_t amount);
+  static void grow(MemoryStat& stat, std::int64_t amount);
 
   RawMemoryBackend& backend_;
   const CachingAllocatorOptions options_;

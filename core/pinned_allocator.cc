@@ -63,8 +63,7 @@ std::size_t HostCachingAllocator::size_class(std::size_t nbytes) {
 DataPtr HostCachingAllocator::allocate(std::size_t nbytes, const Stream& stream) {
   if (nbytes == 0) return {};
   std::lock_guard<std::mutex> lock(mutex_);
-  CUDANET_CHECK(nbytes <= kMaxHostRequest, OutOfMemoryError, "out of memory: tried to allocate ",
-                format_bytes(nbytes), " (", nbytes, " bytes) of host memory");
+  if (nbytes > kMaxHostRequest) throw_out_of_memory(nbytes);
   if (!pending_.empty()) process_events();
   const std::size_t size = size_class(nbytes);
   void* ptr = nullptr;
@@ -79,14 +78,7 @@ DataPtr HostCachingAllocator::allocate(std::size_t nbytes, const Stream& stream)
       release_cached();
       ptr = backend_->malloc(size);
     }
-    if (ptr == nullptr) {
-      throw OutOfMemoryError(
-          detail::str("out of memory: tried to allocate ", format_bytes(nbytes), " (", nbytes,
-                      " bytes) of ", stats_.pinned ? "pinned" : "aligned", " host memory; ",
-                      format_bytes(static_cast<std::uint64_t>(stats_.reserved_bytes)),
-                      " held by the host allocator, all of it in use or awaiting stream events"),
-          __FILE__, __LINE__, nbytes);
-    }
+    if (ptr == nullptr) throw_out_of_memory(nbytes);
     blocks_.emplace(ptr, Block{size, false, 0, {}});
     ++stats_.num_backend_mallocs;
     stats_.reserved_bytes += static_cast<std::int64_t>(size);
@@ -97,6 +89,15 @@ DataPtr HostCachingAllocator::allocate(std::size_t nbytes, const Stream& stream)
   ++stats_.allocations;
   stats_.allocated_bytes += static_cast<std::int64_t>(size);
   return DataPtr(ptr, this, &HostCachingAllocator::deleter, Device::cpu());
+}
+
+void HostCachingAllocator::throw_out_of_memory(std::size_t nbytes) const {
+  throw OutOfMemoryError(
+      detail::str("out of memory: tried to allocate ", format_bytes(nbytes), " (", nbytes,
+                  " bytes) of ", stats_.pinned ? "pinned" : "aligned", " host memory; ",
+                  format_bytes(static_cast<std::uint64_t>(stats_.reserved_bytes)),
+                  " held by the host allocator, all of it in use or awaiting stream events"),
+      __FILE__, __LINE__, nbytes);
 }
 
 void HostCachingAllocator::add_use(Block& block, const Stream& stream) {

@@ -97,6 +97,7 @@ class HostCachingAllocator final : public Allocator {
   void process_events();
   void release_cached();
   void add_use(Block& block, const Stream& stream);
+  [[noreturn]] void throw_out_of_memory(std::size_t nbytes) const;
 
   std::unique_ptr<HostMemoryBackend> backend_;
   mutable std::mutex mutex_;
