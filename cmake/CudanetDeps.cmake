@@ -1,0 +1,11 @@
+# Optional host libraries.
+#   OpenBLAS (CBLAS interface) for the CPU GEMM; without it the CPU GEMM is a blocked loop.
+set(CUDANET_WITH_OPENBLAS OFF)
+find_path(CUDANET_CBLAS_INCLUDE_DIR cblas.h
+  PATH_SUFFIXES openblas x86_64-linux-gnu/openblas-pthread openblas-pthread)
+find_library(CUDANET_OPENBLAS_LIBRARY NAMES openblas)
+if(CUDANET_CBLAS_INCLUDE_DIR AND CUDANET_OPENBLAS_LIBRARY)
+  set(CUDANET_WITH_OPENBLAS ON)
+else()
+  message(STATUS "cudanet: OpenBLAS not found; the CPU GEMM uses the built-in blocked loop")
+endif()
