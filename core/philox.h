@@ -51,11 +51,16 @@
 #endif
 #endif
 
+// The library's own fills must be built without fast math or excess precision. A program that
+// includes this header with such flags still compiles; its inline host draws may then differ
+// from the library's in the last bit of a normal value.
+#if defined(CUDANET_BUILDING_LIBRARY)
 #if defined(__FAST_MATH__)
 #error "core/philox.h: -ffast-math breaks the bitwise CPU/GPU agreement of the random draws"
 #endif
 #if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD != 0
 #error "core/philox.h: needs FLT_EVAL_METHOD == 0 (no excess precision, e.g. SSE2 on x86-64)"
+#endif
 #endif
 
 namespace cudanet {
