@@ -1,4 +1,5 @@
 // Tensor copies within and across devices, contiguous(), clone(), to() and fill_().
+#include <algorithm>
 #include <cstring>
 
 #include "core/cuda/memory_ops.h"
@@ -19,19 +20,18 @@ cuda::StridedLayout layout_of(const Tensor& t) {
   return l;
 }
 
-// Host strided copy of `numel` elements of `elem_size` bytes, visiting indices in row-major order.
-void host_strided_copy(char* dst, const Shape& dst_strides, const char* src,
-                       const Shape& src_strides, const Shape& shape, std::size_t elem_size) {
+// Visits every element of `shape` in row-major order, calling step(dst_offset, src_offset) with
+// element offsets under the two stride sets (an odometer that updates both incrementally).
+template <typename Step>
+void for_each_offset(const Shape& shape, const Shape& dst_strides, const Shape& src_strides,
+                     Step&& step) {
   const std::int64_t numel = shape_numel(shape);
-  if (numel == 0) return;
   const std::size_t ndim = shape.size();
   std::vector<std::int64_t> index(ndim, 0);
   std::int64_t d_off = 0;
   std::int64_t s_off = 0;
   for (std::int64_t i = 0; i < numel; ++i) {
-    std::memcpy(dst + d_off * static_cast<std::int64_t>(elem_size),
-                src + s_off * static_cast<std::int64_t>(elem_size), elem_size);
-    // Advance the multi-index (odometer), updating both offsets incrementally.
+    step(d_off, s_off);
     for (std::size_t d = ndim; d-- > 0;) {
       if (++index[d] < shape[d]) {
         d_off += dst_strides[d];
@@ -42,6 +42,82 @@ void host_strided_copy(char* dst, const Shape& dst_strides, const char* src,
       s_off -= (shape[d] - 1) * src_strides[d];
       index[d] = 0;
     }
+  }
+}
+
+// Host strided copy of the elements of `shape` (`elem_size` bytes each). Contiguous operands are
+// one memcpy; operands whose last dimension is dense in both copy row by row; the rest element by
+// element.
+void host_strided_copy(char* dst, const Shape& dst_strides, const char* src,
+                       const Shape& src_strides, const Shape& shape, std::size_t elem_size) {
+  const std::int64_t numel = shape_numel(shape);
+  if (numel == 0) return;
+  const auto esize = static_cast<std::int64_t>(elem_size);
+  const Shape dense = contiguous_strides(shape);
+  if (dst_strides == dense && src_strides == dense) {
+    std::memcpy(dst, src, static_cast<std::size_t>(numel * esize));
+    return;
+  }
+  if (!shape.empty() && shape.back() > 1 && dst_strides.back() == 1 && src_strides.back() == 1) {
+    const Shape outer(shape.begin(), shape.end() - 1);
+    const auto row_bytes = static_cast<std::size_t>(shape.back() * esize);
+    for_each_offset(outer, Shape(dst_strides.begin(), dst_strides.end() - 1),
+                    Shape(src_strides.begin(), src_strides.end() - 1),
+                    [&](std::int64_t d, std::int64_t s) {
+                      std::memcpy(dst + d * esize, src + s * esize, row_bytes);
+                    });
+    return;
+  }
+  const auto copy_words = [&](auto word) {
+    using Word = decltype(word);
+    auto* out = reinterpret_cast<Word*>(dst);
+    const auto* in = reinterpret_cast<const Word*>(src);
+    for_each_offset(shape, dst_strides, src_strides,
+                    [&](std::int64_t d, std::int64_t s) { out[d] = in[s]; });
+  };
+  switch (elem_size) {
+    case 1:
+      copy_words(std::uint8_t{});
+      break;
+    case 2:
+      copy_words(std::uint16_t{});
+      break;
+    case 4:
+      copy_words(std::uint32_t{});
+      break;
+    default:
+      copy_words(std::uint64_t{});
+      break;
+  }
+}
+
+// Host fill: writes the `elem_size`-byte `pattern` to every element.
+void host_fill(char* dst, const Shape& strides, const Shape& shape, const unsigned char* pattern,
+               std::size_t elem_size) {
+  const auto fill_words = [&](auto word) {
+    using Word = decltype(word);
+    Word value;
+    std::memcpy(&value, pattern, sizeof(Word));
+    auto* out = reinterpret_cast<Word*>(dst);
+    if (strides == contiguous_strides(shape)) {
+      std::fill_n(out, shape_numel(shape), value);
+      return;
+    }
+    for_each_offset(shape, strides, strides, [&](std::int64_t d, std::int64_t) { out[d] = value; });
+  };
+  switch (elem_size) {
+    case 1:
+      fill_words(std::uint8_t{});
+      break;
+    case 2:
+      fill_words(std::uint16_t{});
+      break;
+    case 4:
+      fill_words(std::uint32_t{});
+      break;
+    default:
+      fill_words(std::uint64_t{});
+      break;
   }
 }
 
@@ -171,9 +247,7 @@ Tensor& Tensor::fill_(double value) {
                        current_stream(device()));
     return *this;
   }
-  const Shape zero_strides(shape_.size(), 0);  // read the one pattern element for every index
-  host_strided_copy(static_cast<char*>(data_ptr()), strides_,
-                    reinterpret_cast<const char*>(pattern), zero_strides, shape_, esize);
+  host_fill(static_cast<char*>(data_ptr()), strides_, shape_, pattern, esize);
   return *this;
 }
 

@@ -124,6 +124,28 @@ TEST(Tensor, NarrowInnerDimIsStridedAndCopiesCorrectly) {
   EXPECT_EQ(all[3], 3.0f);
 }
 
+TEST(Tensor, StridedCopiesTakeEveryPath) {
+  Tensor t = Tensor::from_vector(iota(24), {2, 3, 4});
+  // Last dimension of size 1: element by element.
+  EXPECT_EQ(t.narrow(2, 3, 1).to_vector<float>(), (std::vector<float>{3, 7, 11, 15, 19, 23}));
+  // Dense rows inside a strided outer layout: row by row.
+  Tensor rows = Tensor::zeros({2, 2, 4});
+  rows.copy_(t.narrow(1, 1, 2));
+  EXPECT_EQ(rows.to_vector<float>(),
+            (std::vector<float>{4, 5, 6, 7, 8, 9, 10, 11, 16, 17, 18, 19, 20, 21, 22, 23}));
+  // Strided destination and strided source.
+  Tensor dst = Tensor::zeros({2, 3, 4});
+  dst.narrow(2, 0, 1).copy_(t.narrow(2, 3, 1));
+  EXPECT_EQ(dst.to_vector<float>()[4], 7.0f);
+  EXPECT_EQ(dst.to_vector<float>()[5], 0.0f);
+  for (DType d : {DType::kUInt8, DType::kFloat16, DType::kInt64}) {
+    Tensor z = Tensor::zeros({3, 2}, d);
+    z.narrow(1, 1, 1).fill_(9.0);
+    EXPECT_EQ(z.narrow(0, 2, 1).narrow(1, 1, 1).item(), 9.0) << dtype_name(d);
+    EXPECT_EQ(z.narrow(0, 2, 1).narrow(1, 0, 1).item(), 0.0) << dtype_name(d);
+  }
+}
+
 TEST(Tensor, CopyChecksShapeAndDtype) {
   Tensor a = Tensor::zeros({2, 3});
   EXPECT_THROW(a.copy_(Tensor::zeros({3, 2})), ShapeError);
