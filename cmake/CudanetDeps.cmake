@@ -9,3 +9,13 @@ if(CUDANET_CBLAS_INCLUDE_DIR AND CUDANET_OPENBLAS_LIBRARY)
 else()
   message(STATUS "cudanet: OpenBLAS not found; the CPU GEMM uses the built-in blocked loop")
 endif()
+
+#   zlib for gzip-compressed IDX files (MNIST / Fashion-MNIST); without it only plain IDX reads.
+find_package(ZLIB QUIET)
+set(CUDANET_WITH_ZLIB ${ZLIB_FOUND})
+if(NOT ZLIB_FOUND)
+  message(STATUS "cudanet: zlib not found; gzip-compressed data files cannot be read")
+endif()
+
+#   nlohmann-json (header-only) for safetensors headers and metrics: required.
+find_package(nlohmann_json 3.9 REQUIRED)

@@ -23,7 +23,8 @@ log() { echo "[device_check $(($(date +%s) - start))s] $*"; }
 prefix_args=()
 if [[ -d $deps/usr ]]; then
   prefix_args=(-DCMAKE_PREFIX_PATH="$deps/usr" -DGTest_DIR="$deps/usr/lib/x86_64-linux-gnu/cmake/GTest"
-               -Dbenchmark_DIR="$deps/usr/lib/x86_64-linux-gnu/cmake/benchmark")
+               -Dbenchmark_DIR="$deps/usr/lib/x86_64-linux-gnu/cmake/benchmark"
+               -Dnlohmann_json_DIR="$deps/usr/share/cmake/nlohmann_json")
   export LD_LIBRARY_PATH="$deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
 
