@@ -1,0 +1,77 @@
+// CPU GEMM: the naive reference (the oracle of the tests) and OpenBLAS.
+#include "kernels/gemm.h"
+
+#include <cstdint>
+#include <limits>
+
+#include "core/config.h"
+
+#if CUDANET_WITH_OPENBLAS
+#include <cblas.h>
+#endif
+
+namespace cudanet::kernels::cpu {
+
+namespace {
+// Element (i, j) of op(X), X stored row-major with row stride ld.
+template <typename T>
+T at(const T* x, std::int64_t ld, bool trans, std::int64_t i, std::int64_t j) {
+  return trans ? x[j * ld + i] : x[i * ld + j];
+}
+}  // namespace
+
+template <typename T>
+void gemm_reference(const GemmProblem& p, T alpha, const T* a, const T* b, T beta, T* c) {
+  for (std::int64_t i = 0; i < p.m; ++i) {
+    for (std::int64_t j = 0; j < p.n; ++j) {
+      double sum = 0.0;
+      for (std::int64_t l = 0; l < p.k; ++l) {
+        sum += static_cast<double>(at(a, p.lda, p.trans_a, i, l)) *
+               static_cast<double>(at(b, p.ldb, p.trans_b, l, j));
+      }
+      T& out = c[i * p.ldc + j];
+      // beta == 0: C is not read, so NaN or garbage there does not propagate (BLAS semantics).
+      const double prior = beta == T(0) ? 0.0 : static_cast<double>(beta) * out;
+      out = static_cast<T>(static_cast<double>(alpha) * sum + prior);
+    }
+  }
+}
+
+bool have_openblas() {
+  return CUDANET_WITH_OPENBLAS != 0;
+}
+
+template <typename T>
+void gemm_blas(const GemmProblem& p, T alpha, const T* a, const T* b, T beta, T* c) {
+#if CUDANET_WITH_OPENBLAS
+  constexpr std::int64_t kMax = std::numeric_limits<blasint>::max();
+  const bool fits =
+      p.m <= kMax && p.n <= kMax && p.k <= kMax && p.lda <= kMax && p.ldb <= kMax && p.ldc <= kMax;
+  if (fits && p.k > 0) {
+    const auto ta = p.trans_a ? CblasTrans : CblasNoTrans;
+    const auto tb = p.trans_b ? CblasTrans : CblasNoTrans;
+    const auto m = static_cast<blasint>(p.m), n = static_cast<blasint>(p.n),
+               k = static_cast<blasint>(p.k);
+    const auto lda = static_cast<blasint>(p.lda), ldb = static_cast<blasint>(p.ldb),
+               ldc = static_cast<blasint>(p.ldc);
+    if constexpr (sizeof(T) == sizeof(float)) {
+      cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    } else {
+      cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    }
+    return;
+  }
+#endif
+  gemm_reference<T>(p, alpha, a, b, beta, c);
+}
+
+template void gemm_reference<float>(const GemmProblem&, float, const float*, const float*, float,
+                                    float*);
+template void gemm_reference<double>(const GemmProblem&, double, const double*, const double*,
+                                     double, double*);
+template void gemm_blas<float>(const GemmProblem&, float, const float*, const float*, float,
+                               float*);
+template void gemm_blas<double>(const GemmProblem&, double, const double*, const double*, double,
+                                double*);
+
+}  // namespace cudanet::kernels::cpu

@@ -1,0 +1,117 @@
+// Pooling, CPU reference: plain loops over every output window (see kernels/pool2d.h).
+#include "kernels/pool2d.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace cudanet::kernels::cpu {
+
+namespace {
+
+// The window of output (oh, ow), clipped to the input: rows [h0, h1), columns [w0, w1).
+struct Window {
+  std::int64_t h0, h1, w0, w1;
+};
+
+Window window_of(const Pool2dGeometry& g, std::int64_t oh, std::int64_t ow) {
+  const std::int64_t hs = oh * g.stride_h - g.pad_h;
+  const std::int64_t ws = ow * g.stride_w - g.pad_w;
+  return {std::max<std::int64_t>(hs, 0), std::min(hs + g.kernel_h, g.in_h),
+          std::max<std::int64_t>(ws, 0), std::min(ws + g.kernel_w, g.in_w)};
+}
+
+// The divisor of average pooling for a window.
+std::int64_t divisor_of(const Pool2dGeometry& g, const Window& win) {
+  if (g.count_include_pad) return g.kernel_h * g.kernel_w;
+  return (win.h1 - win.h0) * (win.w1 - win.w0);
+}
+
+}  // namespace
+
+template <typename T>
+void max_pool2d_forward(const T* x, T* y, std::int64_t* argmax, const Pool2dGeometry& g) {
+  for (std::int64_t plane = 0; plane < g.planes(); ++plane) {
+    const T* xp = x + plane * g.in_plane();
+    for (std::int64_t oh = 0; oh < g.out_h; ++oh) {
+      for (std::int64_t ow = 0; ow < g.out_w; ++ow) {
+        const Window win = window_of(g, oh, ow);
+        T best = -std::numeric_limits<T>::infinity();
+        std::int64_t best_index = -1;
+        for (std::int64_t ih = win.h0; ih < win.h1; ++ih) {
+          for (std::int64_t iw = win.w0; iw < win.w1; ++iw) {
+            const T v = xp[ih * g.in_w + iw];
+            // The first maximum wins; a NaN is the maximum (the first NaN, then nothing beats it).
+            if (best_index < 0 || v > best || (std::isnan(v) && !std::isnan(best))) {
+              best = v;
+              best_index = ih * g.in_w + iw;
+            }
+          }
+        }
+        const std::int64_t o = plane * g.out_plane() + oh * g.out_w + ow;
+        y[o] = best;
+        if (argmax != nullptr) argmax[o] = best_index;
+      }
+    }
+  }
+}
+
+template <typename T>
+void max_pool2d_backward(const T* dy, const std::int64_t* argmax, T* dx, const Pool2dGeometry& g) {
+  std::fill(dx, dx + g.planes() * g.in_plane(), T(0));
+  for (std::int64_t plane = 0; plane < g.planes(); ++plane) {
+    for (std::int64_t o = 0; o < g.out_plane(); ++o) {
+      const std::int64_t k = plane * g.out_plane() + o;
+      const std::int64_t index = argmax[k];
+      CUDANET_CHECK(index >= -1 && index < g.in_plane(), ValueError, "max_pool2d_backward: argmax[",
+                    k, "] = ", index, " is outside [-1, ", g.in_plane(), ")");
+      if (index >= 0) dx[plane * g.in_plane() + index] += dy[k];
+    }
+  }
+}
+
+template <typename T>
+void avg_pool2d_forward(const T* x, T* y, const Pool2dGeometry& g) {
+  for (std::int64_t plane = 0; plane < g.planes(); ++plane) {
+    const T* xp = x + plane * g.in_plane();
+    for (std::int64_t oh = 0; oh < g.out_h; ++oh) {
+      for (std::int64_t ow = 0; ow < g.out_w; ++ow) {
+        const Window win = window_of(g, oh, ow);
+        T sum = 0;
+        for (std::int64_t ih = win.h0; ih < win.h1; ++ih) {
+          for (std::int64_t iw = win.w0; iw < win.w1; ++iw) sum += xp[ih * g.in_w + iw];
+        }
+        y[plane * g.out_plane() + oh * g.out_w + ow] = sum / static_cast<T>(divisor_of(g, win));
+      }
+    }
+  }
+}
+
+template <typename T>
+void avg_pool2d_backward(const T* dy, T* dx, const Pool2dGeometry& g) {
+  std::fill(dx, dx + g.planes() * g.in_plane(), T(0));
+  for (std::int64_t plane = 0; plane < g.planes(); ++plane) {
+    T* dxp = dx + plane * g.in_plane();
+    for (std::int64_t oh = 0; oh < g.out_h; ++oh) {
+      for (std::int64_t ow = 0; ow < g.out_w; ++ow) {
+        const Window win = window_of(g, oh, ow);
+        const T share =
+            dy[plane * g.out_plane() + oh * g.out_w + ow] / static_cast<T>(divisor_of(g, win));
+        for (std::int64_t ih = win.h0; ih < win.h1; ++ih) {
+          for (std::int64_t iw = win.w0; iw < win.w1; ++iw) dxp[ih * g.in_w + iw] += share;
+        }
+      }
+    }
+  }
+}
+
+#define CUDANET_INSTANTIATE_POOL2D(T)                                                             \
+  template void max_pool2d_forward<T>(const T*, T*, std::int64_t*, const Pool2dGeometry&);        \
+  template void max_pool2d_backward<T>(const T*, const std::int64_t*, T*, const Pool2dGeometry&); \
+  template void avg_pool2d_forward<T>(const T*, T*, const Pool2dGeometry&);                       \
+  template void avg_pool2d_backward<T>(const T*, T*, const Pool2dGeometry&);
+CUDANET_INSTANTIATE_POOL2D(float)
+CUDANET_INSTANTIATE_POOL2D(double)
+#undef CUDANET_INSTANTIATE_POOL2D
+
+}  // namespace cudanet::kernels::cpu

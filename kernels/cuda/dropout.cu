@@ -1,0 +1,118 @@
+// Dropout, CUDA: each thread takes groups of 4 elements, one Philox block per group (elements
+// 4b .. 4b+3 read lanes 0..3 of block b: the stream contract of core/philox.h), so the mask is
+// the CPU reference's bit for bit. Whole groups move as 16-byte (float) or 2x16-byte (double)
+// loads and one 4-byte mask store when the pointers are aligned.
+#include <cstdint>
+
+#include "core/philox.h"
+#include "kernels/cuda/launch.cuh"
+#include "kernels/dropout.h"
+
+namespace cudanet::kernels::cuda {
+
+namespace {
+
+template <typename T>
+struct alignas(16) Quad {
+  T v[4];
+};
+struct alignas(4) MaskQuad {
+  std::uint8_t v[4];
+};
+
+__device__ __forceinline__ bool aligned_to(const void* p, std::uintptr_t bytes) {
+  return reinterpret_cast<std::uintptr_t>(p) % bytes == 0;
+}
+
+template <typename T>
+__global__ void dropout_forward_kernel(const T* __restrict__ x, T* __restrict__ y,
+                                       std::uint8_t* __restrict__ mask, std::int64_t n,
+                                       double keep_prob, T scale, std::uint64_t seed,
+                                       std::uint64_t offset) {
+  const bool vector = aligned_to(x, 16) && aligned_to(y, 16) && aligned_to(mask, 4);
+  const std::int64_t groups = (n + 3) / 4;
+  CUDANET_GRID_STRIDE_LOOP(b, groups) {
+    const PhiloxCounter bits = philox_block(seed, offset, static_cast<std::uint64_t>(b));
+    bool keep[4];  // bernoulli(seed, offset, 4b + j, keep_prob) of core/philox.h, lane by lane
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      keep[j] = static_cast<double>(word_to_unit_float(bits.w[j])) < keep_prob;
+    }
+    const std::int64_t first = 4 * b;
+    if (vector && first + 4 <= n) {
+      Quad<T> q = reinterpret_cast<const Quad<T>*>(x)[b];
+      MaskQuad m;
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        q.v[j] = keep[j] ? q.v[j] * scale : T(0);
+        m.v[j] = keep[j] ? 1 : 0;
+      }
+      reinterpret_cast<Quad<T>*>(y)[b] = q;
+      reinterpret_cast<MaskQuad*>(mask)[b] = m;
+    } else {
+      for (int j = 0; j < 4 && first + j < n; ++j) {
+        y[first + j] = keep[j] ? x[first + j] * scale : T(0);
+        mask[first + j] = keep[j] ? 1 : 0;
+      }
+    }
+  }
+}
+
+template <typename T>
+__global__ void dropout_backward_kernel(const T* __restrict__ dy,
+                                        const std::uint8_t* __restrict__ mask, T* __restrict__ dx,
+                                        std::int64_t n, T scale) {
+  const bool vector = aligned_to(dy, 16) && aligned_to(dx, 16) && aligned_to(mask, 4);
+  const std::int64_t groups = (n + 3) / 4;
+  CUDANET_GRID_STRIDE_LOOP(b, groups) {
+    const std::int64_t first = 4 * b;
+    if (vector && first + 4 <= n) {
+      Quad<T> q = reinterpret_cast<const Quad<T>*>(dy)[b];
+      const MaskQuad m = reinterpret_cast<const MaskQuad*>(mask)[b];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) q.v[j] = m.v[j] != 0 ? q.v[j] * scale : T(0);
+      reinterpret_cast<Quad<T>*>(dx)[b] = q;
+    } else {
+      for (int j = 0; j < 4 && first + j < n; ++j) {
+        dx[first + j] = mask[first + j] != 0 ? dy[first + j] * scale : T(0);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void dropout_forward(const void* x, void* y, std::uint8_t* mask, std::int64_t n, double keep_prob,
+                     double scale, std::uint64_t seed, std::uint64_t offset, DType dtype,
+                     const Stream& stream) {
+  if (n == 0) return;
+  ::cudanet::cuda::DeviceGuard guard(stream.device().index());
+  const unsigned blocks = blocks_for((n + 3) / 4);
+  if (dtype == DType::kFloat64) {
+    dropout_forward_kernel<double><<<blocks, kThreadsPerBlock, 0, raw_stream(stream)>>>(
+        static_cast<const double*>(x), static_cast<double*>(y), mask, n, keep_prob, scale, seed,
+        offset);
+  } else {
+    dropout_forward_kernel<float><<<blocks, kThreadsPerBlock, 0, raw_stream(stream)>>>(
+        static_cast<const float*>(x), static_cast<float*>(y), mask, n, keep_prob,
+        static_cast<float>(scale), seed, offset);
+  }
+  CUDANET_LAUNCH_CHECK();
+}
+
+void dropout_backward(const void* dy, const std::uint8_t* mask, void* dx, std::int64_t n,
+                      double scale, DType dtype, const Stream& stream) {
+  if (n == 0) return;
+  ::cudanet::cuda::DeviceGuard guard(stream.device().index());
+  const unsigned blocks = blocks_for((n + 3) / 4);
+  if (dtype == DType::kFloat64) {
+    dropout_backward_kernel<double><<<blocks, kThreadsPerBlock, 0, raw_stream(stream)>>>(
+        static_cast<const double*>(dy), mask, static_cast<double*>(dx), n, scale);
+  } else {
+    dropout_backward_kernel<float><<<blocks, kThreadsPerBlock, 0, raw_stream(stream)>>>(
+        static_cast<const float*>(dy), mask, static_cast<float*>(dx), n, static_cast<float>(scale));
+  }
+  CUDANET_LAUNCH_CHECK();
+}
+
+}  // namespace cudanet::kernels::cuda

@@ -1,0 +1,170 @@
+// Pooling: argument checks and device dispatch (see kernels/pool2d.h).
+#include "kernels/pool2d.h"
+
+#include "core/config.h"
+#include "kernels/common.h"
+
+namespace cudanet::kernels {
+
+namespace {
+
+// Output length of one spatial dimension, validating its parameters.
+std::int64_t pooled_size(std::int64_t in, std::int64_t kernel, std::int64_t stride,
+                         std::int64_t pad, const char* op, const char* dim) {
+  CUDANET_CHECK(kernel > 0, ValueError, op, ": kernel_", dim, " must be > 0, got ", kernel);
+  CUDANET_CHECK(stride > 0, ValueError, op, ": stride_", dim, " must be > 0 (or 0 for the kernel),",
+                " got ", stride);
+  CUDANET_CHECK(pad >= 0 && pad <= kernel / 2, ValueError, op, ": pad_", dim,
+                " must be in [0, kernel_", dim, " / 2] = [0, ", kernel / 2, "], got ", pad);
+  CUDANET_CHECK(in + 2 * pad >= kernel, ShapeError, op, ": input ", dim, " = ", in, " + 2 * pad ",
+                pad, " is smaller than the kernel ", kernel);
+  return (in + 2 * pad - kernel) / stride + 1;
+}
+
+template <typename F>
+void dispatch_cpu(DType dtype, F&& f) {
+  if (dtype == DType::kFloat32) {
+    f(float{});
+  } else {
+    f(double{});
+  }
+}
+
+[[noreturn, maybe_unused]] void no_cuda(const char* op) {
+  CUDANET_THROW(CudaError, op, ": this cudanet was built without CUDA");
+}
+
+void check_argmax(const Tensor& argmax, const Tensor& dy, const char* op) {
+  CUDANET_CHECK(argmax.defined(), ValueError, op, ": argmax is undefined");
+  CUDANET_CHECK(argmax.dtype() == DType::kInt64, ValueError, op, ": argmax has dtype ",
+                argmax.dtype(), "; int64 is needed");
+  CUDANET_CHECK(argmax.is_contiguous(), ValueError, op, ": argmax is not contiguous");
+  CUDANET_CHECK(argmax.device() == dy.device(), ValueError, op, ": tensors on different devices (",
+                dy.device(), " and ", argmax.device(), ")");
+  check_shape(argmax, dy.shape(), op, "argmax");
+}
+
+}  // namespace
+
+Pool2dGeometry pool2d_geometry(const Shape& x_shape, const Pool2dParams& p, const char* op) {
+  CUDANET_CHECK(x_shape.size() == 4, ShapeError, op, ": input must be 4-D (N, C, H, W), got ",
+                shape_str(x_shape));
+  for (std::int64_t s : x_shape) {
+    CUDANET_CHECK(s > 0, ShapeError, op, ": input shape ", shape_str(x_shape),
+                  " has an empty dimension");
+  }
+  Pool2dGeometry g{};
+  g.n = x_shape[0];
+  g.c = x_shape[1];
+  g.in_h = x_shape[2];
+  g.in_w = x_shape[3];
+  g.kernel_h = p.kernel_h;
+  g.kernel_w = p.kernel_w;
+  g.stride_h = p.stride_h == 0 ? p.kernel_h : p.stride_h;
+  g.stride_w = p.stride_w == 0 ? p.kernel_w : p.stride_w;
+  g.pad_h = p.pad_h;
+  g.pad_w = p.pad_w;
+  g.count_include_pad = p.count_include_pad;
+  g.out_h = pooled_size(g.in_h, g.kernel_h, g.stride_h, g.pad_h, op, "h");
+  g.out_w = pooled_size(g.in_w, g.kernel_w, g.stride_w, g.pad_w, op, "w");
+  return g;
+}
+
+Shape pool2d_output_shape(const Shape& x_shape, const Pool2dParams& p) {
+  const Pool2dGeometry g = pool2d_geometry(x_shape, p, "pool2d_output_shape");
+  return {g.n, g.c, g.out_h, g.out_w};
+}
+
+Tensor max_pool2d_forward(const Tensor& x, const Pool2dParams& p, Tensor* argmax) {
+  constexpr const char* kOp = "max_pool2d_forward";
+  check_float_input(x, kOp, "x");
+  const Pool2dGeometry g = pool2d_geometry(x.shape(), p, kOp);
+  const Shape out_shape{g.n, g.c, g.out_h, g.out_w};
+  Tensor y = Tensor::empty(out_shape, x.dtype(), x.device());
+  Tensor idx;
+  if (argmax != nullptr) idx = Tensor::empty(out_shape, DType::kInt64, x.device());
+  std::int64_t* idx_ptr = argmax != nullptr ? idx.data<std::int64_t>() : nullptr;
+  if (x.device().is_cpu()) {
+    dispatch_cpu(x.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      cpu::max_pool2d_forward<T>(x.data<T>(), y.data<T>(), idx_ptr, g);
+    });
+  } else {
+#if CUDANET_WITH_CUDA
+    cuda::max_pool2d_forward(x.data_ptr(), y.data_ptr(), idx_ptr, g, x.dtype(),
+                             current_stream(x.device()));
+#else
+    no_cuda(kOp);
+#endif
+  }
+  if (argmax != nullptr) *argmax = idx;
+  return y;
+}
+
+Tensor max_pool2d_backward(const Tensor& dy, const Tensor& argmax, const Shape& x_shape,
+                           const Pool2dParams& p) {
+  constexpr const char* kOp = "max_pool2d_backward";
+  check_float_input(dy, kOp, "dy");
+  const Pool2dGeometry g = pool2d_geometry(x_shape, p, kOp);
+  check_shape(dy, {g.n, g.c, g.out_h, g.out_w}, kOp, "dy");
+  check_argmax(argmax, dy, kOp);
+  Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device());
+  if (dy.device().is_cpu()) {
+    dispatch_cpu(dy.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      cpu::max_pool2d_backward<T>(dy.data<T>(), argmax.data<std::int64_t>(), dx.data<T>(), g);
+    });
+  } else {
+#if CUDANET_WITH_CUDA
+    cuda::max_pool2d_backward(dy.data_ptr(), argmax.data<std::int64_t>(), dx.data_ptr(), g,
+                              dy.dtype(), current_stream(dy.device()));
+#else
+    no_cuda(kOp);
+#endif
+  }
+  return dx;
+}
+
+Tensor avg_pool2d_forward(const Tensor& x, const Pool2dParams& p) {
+  constexpr const char* kOp = "avg_pool2d_forward";
+  check_float_input(x, kOp, "x");
+  const Pool2dGeometry g = pool2d_geometry(x.shape(), p, kOp);
+  Tensor y = Tensor::empty({g.n, g.c, g.out_h, g.out_w}, x.dtype(), x.device());
+  if (x.device().is_cpu()) {
+    dispatch_cpu(x.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      cpu::avg_pool2d_forward<T>(x.data<T>(), y.data<T>(), g);
+    });
+  } else {
+#if CUDANET_WITH_CUDA
+    cuda::avg_pool2d_forward(x.data_ptr(), y.data_ptr(), g, x.dtype(), current_stream(x.device()));
+#else
+    no_cuda(kOp);
+#endif
+  }
+  return y;
+}
+
+Tensor avg_pool2d_backward(const Tensor& dy, const Shape& x_shape, const Pool2dParams& p) {
+  constexpr const char* kOp = "avg_pool2d_backward";
+  check_float_input(dy, kOp, "dy");
+  const Pool2dGeometry g = pool2d_geometry(x_shape, p, kOp);
+  check_shape(dy, {g.n, g.c, g.out_h, g.out_w}, kOp, "dy");
+  Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device());
+  if (dy.device().is_cpu()) {
+    dispatch_cpu(dy.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      cpu::avg_pool2d_backward<T>(dy.data<T>(), dx.data<T>(), g);
+    });
+  } else {
+#if CUDANET_WITH_CUDA
+    cuda::avg_pool2d_backward(dy.data_ptr(), dx.data_ptr(), g, dy.dtype(),
+                              current_stream(dy.device()));
+#else
+    no_cuda(kOp);
+#endif
+  }
+  return dx;
+}
+
+}  // namespace cudanet::kernels

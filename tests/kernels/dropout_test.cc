@@ -1,0 +1,151 @@
+// Dropout on the CPU: the mask contract, keep rate, scaling, reproducibility, generator
+// bookkeeping, gradients, bad arguments.
+#include "kernels/dropout.h"
+
+#include <cmath>
+#include <gtest/gtest.h>
+#include <limits>
+#include <vector>
+
+#include "core/philox.h"
+#include "core/random.h"
+#include "tensor_testing.h"
+
+namespace cudanet::kernels {
+namespace {
+
+using testing::all_equal;
+
+TEST(Dropout, MaskFollowsThePhiloxContract) {
+  const std::int64_t n = 1001;
+  const double p = 0.4;
+  const Tensor x = testing::random_tensor({7, 11, 13}, DType::kFloat32, 3);
+  const DropoutResult r = dropout_forward(x, p, 1234, 56);
+  const std::vector<std::uint8_t> mask = r.mask.to_vector<std::uint8_t>();
+  ASSERT_EQ(static_cast<std::int64_t>(mask.size()), n);
+  for (std::int64_t i = 0; i < n; ++i) {
+    ASSERT_EQ(mask[i], bernoulli(1234, 56, i, 1 - p) ? 1 : 0) << i;
+    ASSERT_EQ(mask[i], uniform_float(1234, 56, i) < 1 - p ? 1 : 0) << i;
+  }
+  // The same mask as core's bernoulli fill with keep probability 1 - p.
+  Tensor expected = Tensor::empty(x.shape(), DType::kUInt8);
+  fill_bernoulli(expected.data_ptr(), DType::kUInt8, n, 1 - p, 1234, 56, Device::cpu());
+  EXPECT_EQ(mask, expected.to_vector<std::uint8_t>());
+  EXPECT_EQ(r.mask.shape(), x.shape());
+  EXPECT_EQ(r.mask.dtype(), DType::kUInt8);
+}
+
+TEST(Dropout, ScalesKeptElementsAndZeroesTheRest) {
+  for (DType dtype : {DType::kFloat32, DType::kFloat64}) {
+    const double p = 0.3;
+    const Tensor x = testing::random_tensor({4, 50}, dtype, 4, -5, 5);
+    const DropoutResult r = dropout_forward(x, p, 9, 0);
+    const std::vector<double> xv = testing::as_doubles(x), yv = testing::as_doubles(r.y);
+    const std::vector<std::uint8_t> m = r.mask.to_vector<std::uint8_t>();
+    for (std::size_t i = 0; i < xv.size(); ++i) {
+      if (m[i] != 0) {
+        const double expected =
+            dtype == DType::kFloat32
+                ? static_cast<double>(static_cast<float>(xv[i]) * static_cast<float>(1 / (1 - p)))
+                : xv[i] * (1 / (1 - p));
+        ASSERT_EQ(yv[i], expected) << i;
+      } else {
+        ASSERT_EQ(yv[i], 0.0) << i;
+      }
+    }
+  }
+}
+
+TEST(Dropout, KeepRateMatchesP) {
+  const std::int64_t n = 200000;
+  const Tensor x = Tensor::full({n}, 1.0);
+  for (double p : {0.1, 0.5, 0.8}) {
+    const DropoutResult r = dropout_forward(x, p, 77, 3);
+    double kept = 0;
+    for (std::uint8_t m : r.mask.to_vector<std::uint8_t>()) kept += m;
+    const double rate = kept / static_cast<double>(n);
+    const double sigma = std::sqrt(p * (1 - p) / static_cast<double>(n));
+    EXPECT_NEAR(rate, 1 - p, 5 * sigma) << p;
+    // Inverted scaling keeps the expectation: mean(y) ~ mean(x) = 1.
+    double sum = 0;
+    for (float v : r.y.to_vector<float>()) sum += v;
+    EXPECT_NEAR(sum / static_cast<double>(n), 1.0, 5 * sigma / (1 - p)) << p;
+  }
+}
+
+TEST(Dropout, ZeroProbabilityIsTheIdentity) {
+  const Tensor x = testing::random_tensor({3, 9}, DType::kFloat64, 5);
+  const DropoutResult r = dropout_forward(x, 0.0, 1, 2);
+  EXPECT_TRUE(all_equal(r.y, x));
+  for (std::uint8_t m : r.mask.to_vector<std::uint8_t>()) EXPECT_EQ(m, 1);
+  const Tensor dy = testing::random_tensor({3, 9}, DType::kFloat64, 6);
+  EXPECT_TRUE(all_equal(dropout_backward(dy, r.mask, 0.0), dy));
+}
+
+TEST(Dropout, ReproducibleAndOffsetSensitive) {
+  const Tensor x = testing::random_tensor({1000}, DType::kFloat32, 7);
+  const DropoutResult a = dropout_forward(x, 0.5, 42, 100);
+  const DropoutResult b = dropout_forward(x, 0.5, 42, 100);
+  EXPECT_EQ(a.mask.to_vector<std::uint8_t>(), b.mask.to_vector<std::uint8_t>());
+  EXPECT_TRUE(all_equal(a.y, b.y));
+  EXPECT_NE(a.mask.to_vector<std::uint8_t>(),
+            dropout_forward(x, 0.5, 42, 101).mask.to_vector<std::uint8_t>());
+  EXPECT_NE(a.mask.to_vector<std::uint8_t>(),
+            dropout_forward(x, 0.5, 43, 100).mask.to_vector<std::uint8_t>());
+  // Element i depends only on (seed, offset, i): a prefix draw is a prefix of the mask.
+  const std::vector<std::uint8_t> full = a.mask.to_vector<std::uint8_t>();
+  const std::vector<std::uint8_t> head =
+      dropout_forward(x.narrow(0, 0, 37), 0.5, 42, 100).mask.to_vector<std::uint8_t>();
+  EXPECT_EQ(head, std::vector<std::uint8_t>(full.begin(), full.begin() + 37));
+}
+
+TEST(Dropout, GeneratorOverloadAdvancesByTheCountersRead) {
+  const Tensor x = testing::random_tensor({3, 7}, DType::kFloat64, 8);  // 21 -> 6 counters
+  Generator g(555);
+  const DropoutResult first = dropout_forward(x, 0.25, g);
+  EXPECT_EQ(g.offset(), 6u);
+  const DropoutResult second = dropout_forward(x, 0.25, g);
+  EXPECT_EQ(g.offset(), 12u);
+  EXPECT_EQ(first.mask.to_vector<std::uint8_t>(),
+            dropout_forward(x, 0.25, 555, 0).mask.to_vector<std::uint8_t>());
+  EXPECT_EQ(second.mask.to_vector<std::uint8_t>(),
+            dropout_forward(x, 0.25, 555, 6).mask.to_vector<std::uint8_t>());
+  dropout_forward(x, 0.0, g);  // p = 0 still reserves its counters
+  EXPECT_EQ(g.offset(), 18u);
+  EXPECT_THROW(dropout_forward(x, 1.0, g), ValueError);
+  EXPECT_THROW(dropout_forward(Tensor(), 0.5, g), ValueError);
+  EXPECT_EQ(g.offset(), 18u);  // rejected calls leave the generator alone
+}
+
+TEST(Dropout, BackwardAppliesTheMask) {
+  const Tensor x = testing::random_tensor({5, 8}, DType::kFloat64, 9);
+  const double p = 0.35;
+  const DropoutResult r = dropout_forward(x, p, 2024, 11);
+  const Tensor dy = testing::random_tensor({5, 8}, DType::kFloat64, 10);
+  const Tensor dx = dropout_backward(dy, r.mask, p);
+  const std::vector<double> d = testing::as_doubles(dy), g = testing::as_doubles(dx);
+  const std::vector<std::uint8_t> m = r.mask.to_vector<std::uint8_t>();
+  for (std::size_t i = 0; i < d.size(); ++i) {
+    ASSERT_EQ(g[i], m[i] != 0 ? d[i] * (1 / (1 - p)) : 0.0) << i;
+  }
+  // The same (seed, offset) gives the same mask, so the forward is a fixed linear map.
+  const auto f = [&](const Tensor& xi) { return dropout_forward(xi, p, 2024, 11).y; };
+  EXPECT_TRUE(testing::check_gradient(f, x, dy, dx));
+}
+
+TEST(Dropout, RejectsBadArguments) {
+  const Tensor x = testing::random_tensor({4, 4}, DType::kFloat32, 1);
+  EXPECT_THROW(dropout_forward(x, 1.0, 1, 0), ValueError);
+  EXPECT_THROW(dropout_forward(x, 1.5, 1, 0), ValueError);
+  EXPECT_THROW(dropout_forward(x, -0.1, 1, 0), ValueError);
+  EXPECT_THROW(dropout_forward(x, std::numeric_limits<double>::quiet_NaN(), 1, 0), ValueError);
+  EXPECT_THROW(dropout_forward(Tensor::zeros({4}, DType::kInt32), 0.5, 1, 0), ValueError);
+  const DropoutResult r = dropout_forward(x, 0.5, 1, 0);
+  EXPECT_THROW(dropout_backward(x, r.mask, 1.0), ValueError);
+  EXPECT_THROW(dropout_backward(x, r.mask.view({16}), 0.5), ShapeError);
+  EXPECT_THROW(dropout_backward(x, Tensor::zeros({4, 4}), 0.5), ValueError);  // float32 mask
+  EXPECT_THROW(dropout_backward(x, Tensor(), 0.5), ValueError);
+}
+
+}  // namespace
+}  // namespace cudanet::kernels

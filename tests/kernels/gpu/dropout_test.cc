@@ -1,0 +1,108 @@
+// Dropout on the GPU: the mask equals the CPU's bit for bit for the same (seed, offset), and so do
+// y and dx (one rounded multiplication each). Outputs are poisoned first; aligned (vector) and
+// misaligned (scalar) paths, odd sizes and an offset whose counters carry past 2^64.
+#include "kernels/dropout.h"
+
+#include <gtest/gtest.h>
+#include <vector>
+
+#include "core/random.h"
+#include "tensor_testing.h"
+#include "test_util.h"
+
+namespace cudanet::kernels {
+namespace {
+
+using testing::all_equal;
+
+constexpr Device kGpu = Device::cuda(0);
+
+TEST(DropoutGpu, MaskAndOutputsEqualTheCpuBitForBit) {
+  CUDANET_REQUIRE_GPU();
+  const std::vector<std::int64_t> sizes = {1, 3, 507, (1 << 20) + 3};
+  const std::vector<std::uint64_t> offsets = {0, 5, ~std::uint64_t{0} - 2};  // the last carries
+  std::uint64_t seed = 1;
+  for (std::int64_t n : sizes) {
+    for (std::uint64_t offset : offsets) {
+      for (DType dtype : {DType::kFloat32, DType::kFloat64}) {
+        for (double p : {0.0, 0.5, 0.9}) {
+          if (n > 100000 && p != 0.5) continue;  // keep the CPU reference's time down
+          SCOPED_TRACE(::testing::Message()
+                       << "n " << n << " offset " << offset << " " << dtype << " p " << p);
+          const Tensor x = testing::random_tensor({n}, dtype, seed++, -4, 4);
+          const Tensor dy = testing::random_tensor({n}, dtype, seed++);
+          const DropoutResult ref = dropout_forward(x, p, 0xC0FFEE + seed, offset);
+          const Tensor dx_ref = dropout_backward(dy, ref.mask, p);
+
+          const Tensor xd = x.to(kGpu), dyd = dy.to(kGpu);
+          Tensor y = Tensor::empty({n}, dtype, kGpu),
+                 mask = Tensor::empty({n}, DType::kUInt8, kGpu);
+          testing::poison(y);
+          mask.fill_(7);
+          cuda::dropout_forward(xd.data_ptr(), y.data_ptr(), mask.data<std::uint8_t>(), n, 1 - p,
+                                1 / (1 - p), 0xC0FFEE + seed, offset, dtype, current_stream(kGpu));
+          EXPECT_EQ(mask.to_vector<std::uint8_t>(), ref.mask.to_vector<std::uint8_t>());
+          EXPECT_TRUE(all_equal(y, ref.y));
+          Tensor dx = Tensor::empty({n}, dtype, kGpu);
+          testing::poison(dx);
+          cuda::dropout_backward(dyd.data_ptr(), mask.data<std::uint8_t>(), dx.data_ptr(), n,
+                                 1 / (1 - p), dtype, current_stream(kGpu));
+          EXPECT_TRUE(all_equal(dx, dx_ref));
+
+          const DropoutResult t = dropout_forward(xd, p, 0xC0FFEE + seed, offset);
+          EXPECT_EQ(t.mask.to_vector<std::uint8_t>(), ref.mask.to_vector<std::uint8_t>());
+          EXPECT_TRUE(all_equal(t.y, ref.y));
+          EXPECT_TRUE(all_equal(dropout_backward(dyd, t.mask, p), dx_ref));
+        }
+      }
+    }
+  }
+}
+
+TEST(DropoutGpu, MisalignedPointersGiveTheSameMask) {
+  CUDANET_REQUIRE_GPU();
+  const std::int64_t n = 1029;
+  const double p = 0.4;
+  for (DType dtype : {DType::kFloat32, DType::kFloat64}) {
+    const Tensor x = testing::random_tensor({n}, dtype, 60);
+    const Tensor xd = x.to(kGpu);
+    const std::size_t es = element_size(dtype);
+    Tensor y = Tensor::empty({n}, dtype, kGpu), mask = Tensor::empty({n}, DType::kUInt8, kGpu);
+    testing::poison(y);
+    mask.fill_(7);
+    // Elements 1..n-1: element i of this draw reads Philox lane i of the draw, whatever the
+    // address.
+    cuda::dropout_forward(static_cast<char*>(xd.data_ptr()) + es,
+                          static_cast<char*>(y.data_ptr()) + es, mask.data<std::uint8_t>() + 1,
+                          n - 1, 1 - p, 1 / (1 - p), 99, 3, dtype, current_stream(kGpu));
+    const DropoutResult ref = dropout_forward(x.narrow(0, 1, n - 1), p, 99, 3);
+    EXPECT_TRUE(all_equal(y.narrow(0, 1, n - 1), ref.y));
+    EXPECT_EQ(mask.narrow(0, 1, n - 1).to_vector<std::uint8_t>(),
+              ref.mask.to_vector<std::uint8_t>());
+    EXPECT_EQ(mask.narrow(0, 0, 1).to_vector<std::uint8_t>()[0], 7);
+  }
+}
+
+TEST(DropoutGpu, GeneratorOverloadMatchesTheCpu) {
+  CUDANET_REQUIRE_GPU();
+  const Tensor x = testing::random_tensor({4, 1000}, DType::kFloat32, 70);
+  Generator cpu_gen(31337), gpu_gen(31337);
+  for (int step = 0; step < 3; ++step) {
+    const DropoutResult a = dropout_forward(x, 0.5, cpu_gen);
+    const DropoutResult b = dropout_forward(x.to(kGpu), 0.5, gpu_gen);
+    EXPECT_EQ(a.mask.to_vector<std::uint8_t>(), b.mask.to_vector<std::uint8_t>()) << step;
+    EXPECT_TRUE(all_equal(b.y, a.y)) << step;
+  }
+  EXPECT_EQ(cpu_gen.state(), gpu_gen.state());
+  EXPECT_EQ(gpu_gen.offset(), 3u * 1000u);
+}
+
+TEST(DropoutGpu, RejectsDeviceMismatch) {
+  CUDANET_REQUIRE_GPU();
+  const Tensor x = testing::random_tensor({8}, DType::kFloat32, 1);
+  const DropoutResult r = dropout_forward(x, 0.5, 1, 0);
+  EXPECT_THROW(dropout_backward(x.to(kGpu), r.mask, 0.5), ValueError);
+}
+
+}  // namespace
+}  // namespace cudanet::kernels
