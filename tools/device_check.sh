@@ -79,6 +79,18 @@ if ((build_rc == 0)); then
       --benchmark_out="$out/$name.json" --benchmark_out_format=json >"$out/$name.log" 2>&1
   done
 fi
+# GPU benchmark programs (CUDA events; each prints a Markdown table and writes JSON).
+gpu_bench_md=""
+if ((build_rc == 0)); then
+  for exe in "$build"/bench/kernels/cudanet_gpu_bench_*; do
+    [[ -x $exe ]] || continue
+    name=$(basename "$exe")
+    log "gpu benchmark $name"
+    timeout 150 "$exe" --json "$out/$name.json" >"$out/$name.md" 2>&1 ||
+      echo "($name exited with status $?)" >>"$out/$name.md"
+    gpu_bench_md+=$'\n'"### $name"$'\n\n'"$(cat "$out/$name.md")"$'\n'
+  done
+fi
 bench_lines=$(python3 "$root/tools/bench_summary.py" "$out" 2>&1)
 
 # ---- 5. report --------------------------------------------------------------------------------
@@ -101,6 +113,9 @@ elapsed=$(($(date +%s) - start))
   echo "| tests | $tests_line |"
   echo "| memcheck errors (GPU tests, caching bypassed) | $sanitizer_errors$sanitizer_note |"
   echo "$bench_lines"
+  echo
+  echo "## GPU benchmarks"
+  echo "${gpu_bench_md:-none built}"
   echo
   echo "## Skipped and failed tests"
   echo
