@@ -1,0 +1,114 @@
+#include "layers/elementwise_layers.h"
+
+#include "kernels/softmax.h"
+
+namespace cudanet::layers {
+
+// ---- activations -------------------------------------------------------------------------------
+
+ActivationLayer::ActivationLayer(kernels::Activation kind, double negative_slope)
+    : kind_(kind), slope_(negative_slope) {}
+
+const char* ActivationLayer::type() const {
+  switch (kind_) {
+    case kernels::Activation::kReLU:
+      return "ReLU";
+    case kernels::Activation::kLeakyReLU:
+      return "LeakyReLU";
+    case kernels::Activation::kSigmoid:
+      return "Sigmoid";
+    case kernels::Activation::kTanh:
+      return "Tanh";
+  }
+  return "Activation";
+}
+
+std::string ActivationLayer::describe() const {
+  if (kind_ == kernels::Activation::kLeakyReLU) return detail::str("LeakyReLU(", slope_, ")");
+  return type();
+}
+
+Tensor ActivationLayer::forward(const Tensor& x, Mode mode) {
+  Tensor y = kernels::activation_forward(kind_, x, slope_);
+  const bool from_output =
+      kind_ == kernels::Activation::kSigmoid || kind_ == kernels::Activation::kTanh;
+  saved_ = mode == Mode::kTrain ? (from_output ? y : x) : Tensor();
+  return y;
+}
+
+Tensor ActivationLayer::backward(const Tensor& dy) {
+  require_saved(saved_, "activation");
+  return kernels::activation_backward(kind_, dy, saved_, slope_);
+}
+
+// ---- softmax -----------------------------------------------------------------------------------
+
+Shape Softmax::output_shape(const Shape& input) const {
+  CUDANET_CHECK(input.size() == 2, ShapeError, "Softmax: input must be [N, C], got ",
+                shape_str(input));
+  return input;
+}
+
+Tensor Softmax::forward(const Tensor& x, Mode mode) {
+  output_shape(x.shape());
+  Tensor y = kernels::softmax_forward(x);
+  y_ = mode == Mode::kTrain ? y : Tensor();
+  return y;
+}
+
+Tensor Softmax::backward(const Tensor& dy) {
+  require_saved(y_, "output");
+  return kernels::softmax_backward(y_, dy);
+}
+
+// ---- flatten -----------------------------------------------------------------------------------
+
+Shape Flatten::output_shape(const Shape& input) const {
+  CUDANET_CHECK(!input.empty(), ShapeError, "Flatten: input needs a batch dimension");
+  std::int64_t features = 1;
+  for (std::size_t i = 1; i < input.size(); ++i) features *= input[i];
+  return {input[0], features};
+}
+
+Tensor Flatten::forward(const Tensor& x, Mode) {
+  input_shape_ = x.shape();
+  return x.reshape(output_shape(x.shape()));
+}
+
+Tensor Flatten::backward(const Tensor& dy) {
+  CUDANET_CHECK(!input_shape_.empty(), ValueError, "Flatten.backward: run forward first");
+  return dy.reshape(input_shape_);
+}
+
+// ---- pooling -----------------------------------------------------------------------------------
+
+Pool2d::Pool2d(Kind kind, const kernels::Pool2dParams& params) : kind_(kind), params_(params) {}
+
+std::string Pool2d::describe() const {
+  std::string s = detail::str(type(), "(kernel=", params_.kernel_h);
+  if (params_.kernel_w != params_.kernel_h) s += detail::str("x", params_.kernel_w);
+  const std::int64_t stride = params_.stride_h == 0 ? params_.kernel_h : params_.stride_h;
+  s += detail::str(", stride=", stride);
+  if (params_.pad_h != 0) s += detail::str(", padding=", params_.pad_h);
+  return s + ")";
+}
+
+Shape Pool2d::output_shape(const Shape& input) const {
+  return kernels::pool2d_output_shape(input, params_);
+}
+
+Tensor Pool2d::forward(const Tensor& x, Mode mode) {
+  input_shape_ = x.shape();
+  saved_ = mode == Mode::kTrain;
+  if (kind_ == Kind::kAvg) return kernels::avg_pool2d_forward(x, params_);
+  argmax_ = Tensor();
+  return kernels::max_pool2d_forward(x, params_, saved_ ? &argmax_ : nullptr);
+}
+
+Tensor Pool2d::backward(const Tensor& dy) {
+  CUDANET_CHECK(saved_, ValueError, type(), ".backward: run forward in training mode first");
+  if (kind_ == Kind::kAvg) return kernels::avg_pool2d_backward(dy, input_shape_, params_);
+  return kernels::max_pool2d_backward(dy, argmax_, input_shape_, params_);
+}
+
+}  // namespace cudanet::layers

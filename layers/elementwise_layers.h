@@ -1,0 +1,99 @@
+// Layers without parameters: activations, softmax, flatten, pooling.
+#pragma once
+
+#include "kernels/activation.h"
+#include "kernels/pool2d.h"
+#include "layers/layer.h"
+
+namespace cudanet::layers {
+
+// ReLU, LeakyReLU, Sigmoid and Tanh. Backward uses the saved input (ReLU family) or output
+// (sigmoid, tanh).
+class ActivationLayer : public Layer {
+ public:
+  explicit ActivationLayer(kernels::Activation kind, double negative_slope = 0.01);
+  const char* type() const override;
+  std::string describe() const override;
+  Shape output_shape(const Shape& input) const override { return input; }
+  Tensor forward(const Tensor& x, Mode mode) override;
+  Tensor backward(const Tensor& dy) override;
+
+ private:
+  kernels::Activation kind_;
+  double slope_;
+  Tensor saved_;
+};
+
+class ReLU : public ActivationLayer {
+ public:
+  ReLU() : ActivationLayer(kernels::Activation::kReLU) {}
+};
+class LeakyReLU : public ActivationLayer {
+ public:
+  explicit LeakyReLU(double negative_slope = 0.01)
+      : ActivationLayer(kernels::Activation::kLeakyReLU, negative_slope) {}
+};
+class Sigmoid : public ActivationLayer {
+ public:
+  Sigmoid() : ActivationLayer(kernels::Activation::kSigmoid) {}
+};
+class Tanh : public ActivationLayer {
+ public:
+  Tanh() : ActivationLayer(kernels::Activation::kTanh) {}
+};
+
+// Softmax over the last dimension of [N, C].
+class Softmax : public Layer {
+ public:
+  const char* type() const override { return "Softmax"; }
+  Shape output_shape(const Shape& input) const override;
+  Tensor forward(const Tensor& x, Mode mode) override;
+  Tensor backward(const Tensor& dy) override;
+
+ private:
+  Tensor y_;
+};
+
+// [N, d1, d2, ...] -> [N, d1·d2·...].
+class Flatten : public Layer {
+ public:
+  const char* type() const override { return "Flatten"; }
+  Shape output_shape(const Shape& input) const override;
+  Tensor forward(const Tensor& x, Mode mode) override;
+  Tensor backward(const Tensor& dy) override;
+
+ private:
+  Shape input_shape_;
+};
+
+// Max pooling (records argmax for backward) and average pooling (count_include_pad, as PyTorch).
+class Pool2d : public Layer {
+ public:
+  enum class Kind { kMax, kAvg };
+  Pool2d(Kind kind, const kernels::Pool2dParams& params);
+  const char* type() const override { return kind_ == Kind::kMax ? "MaxPool2d" : "AvgPool2d"; }
+  std::string describe() const override;
+  Shape output_shape(const Shape& input) const override;
+  Tensor forward(const Tensor& x, Mode mode) override;
+  Tensor backward(const Tensor& dy) override;
+
+ private:
+  Kind kind_;
+  kernels::Pool2dParams params_;
+  Shape input_shape_;
+  Tensor argmax_;
+  bool saved_ = false;
+};
+
+class MaxPool2d : public Pool2d {
+ public:
+  explicit MaxPool2d(std::int64_t kernel, std::int64_t stride = 0, std::int64_t padding = 0)
+      : Pool2d(Kind::kMax, kernels::Pool2dParams::square(kernel, stride, padding)) {}
+};
+class AvgPool2d : public Pool2d {
+ public:
+  explicit AvgPool2d(std::int64_t kernel, std::int64_t stride = 0, std::int64_t padding = 0)
+      : Pool2d(Kind::kAvg, kernels::Pool2dParams::square(kernel, stride, padding)) {}
+};
+
+}  // namespace cudanet::layers

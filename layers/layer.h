@@ -1,0 +1,84 @@
+// Layer: one step of a network, with the backpropagation algorithm's two passes.
+//
+// A Layer owns its named parameters (each a value and a gradient buffer of the same shape and
+// device), infers its output shape from an input shape, runs forward(x, mode) keeping what its
+// backward needs, and backward(dy) returning dx = dL/dx while ADDING dL/dparam into each
+// parameter's gradient (so gradients accumulate until zero_grad()).
+//
+// Note: a layer computes on the device of its input, which must be its parameters' device
+// (to() moves them). backward() must follow a forward() in training mode on the same layer;
+// calling it otherwise throws ValueError.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace cudanet::layers {
+
+enum class Mode { kTrain, kEval };
+
+// Which GPU kernels a layer runs: the hand-written ones, or cuDNN / cuBLAS.
+enum class Backend { kNative, kCudnn };
+const char* backend_name(Backend b);             // "native", "cudnn"
+Backend parse_backend(const std::string& name);  // ValueError for anything else
+
+struct Parameter {
+  std::string name;  // "weight", "bias"
+  Tensor value;
+  Tensor grad;
+};
+
+// A parameter or buffer with its full name in a network ("conv1.weight").
+struct NamedTensor {
+  std::string name;
+  Tensor* tensor;
+};
+
+class Layer {
+ public:
+  virtual ~Layer() = default;
+
+  virtual const char* type() const = 0;
+  // A one-line description with the layer's settings, e.g. "Conv2d(3, 96, kernel=11, stride=4)".
+  virtual std::string describe() const { return type(); }
+  // The output shape for an input of `input` shape; ShapeError when the input does not fit.
+  virtual Shape output_shape(const Shape& input) const = 0;
+  virtual Tensor forward(const Tensor& x, Mode mode) = 0;
+  virtual Tensor backward(const Tensor& dy) = 0;
+
+  virtual std::vector<Parameter*> parameters() { return {}; }
+  // State that is saved with the model but not trained (BatchNorm's running statistics).
+  virtual std::vector<NamedTensor> buffers() { return {}; }
+  // Parameters (value) and buffers with their names under `prefix` ("conv1." + "weight").
+  virtual std::vector<NamedTensor> state(const std::string& prefix);
+  virtual std::vector<std::pair<std::string, Parameter*>> named_parameters(
+      const std::string& prefix);
+
+  // Moves parameters, gradients and buffers to `device`.
+  virtual void to(Device device);
+  // Converts parameters, gradients and buffers to `dtype` (float32 or float64).
+  void to(DType dtype);
+  virtual void set_backend(Backend backend);
+  Backend backend() const { return backend_; }
+  void zero_grad();
+  std::int64_t num_parameters();
+
+ protected:
+  // Throws ValueError naming the layer unless forward saved what backward needs.
+  void require_saved(const Tensor& saved, const char* what) const;
+  // Adds `g` into the gradient of `p`.
+  static void accumulate(Parameter& p, const Tensor& g);
+  // Creates a parameter of `shape` (zero value and gradient) on the CPU.
+  static Parameter make_parameter(const char* name, const Shape& shape);
+
+  Backend backend_ = Backend::kNative;
+};
+
+using LayerPtr = std::unique_ptr<Layer>;
+
+}  // namespace cudanet::layers

@@ -1,0 +1,87 @@
+#include "layers/sequential.h"
+
+#include "core/nvtx.h"
+
+namespace cudanet::layers {
+
+Layer& Sequential::add(const std::string& name, LayerPtr layer) {
+  CUDANET_CHECK(layer != nullptr, ValueError, "Sequential.add: layer '", name, "' is null");
+  CUDANET_CHECK(!name.empty() && name.find('.') == std::string::npos, ValueError,
+                "Sequential.add: invalid layer name '", name, "' (non-empty, without '.')");
+  for (const auto& c : children_) {
+    CUDANET_CHECK(c.first != name, ValueError, "Sequential.add: duplicate layer name '", name, "'");
+  }
+  children_.emplace_back(name, std::move(layer));
+  return *children_.back().second;
+}
+
+Shape Sequential::output_shape(const Shape& input) const {
+  Shape s = input;
+  for (const auto& c : children_) s = c.second->output_shape(s);
+  return s;
+}
+
+Tensor Sequential::forward(const Tensor& x, Mode mode) {
+  Tensor h = x;
+  for (auto& c : children_) {
+    CUDANET_RANGE((c.first + "/forward").c_str());
+    h = c.second->forward(h, mode);
+  }
+  return h;
+}
+
+Tensor Sequential::backward(const Tensor& dy) {
+  Tensor g = dy;
+  for (auto it = children_.rbegin(); it != children_.rend(); ++it) {
+    CUDANET_RANGE((it->first + "/backward").c_str());
+    g = it->second->backward(g);
+  }
+  return g;
+}
+
+std::vector<Parameter*> Sequential::parameters() {
+  std::vector<Parameter*> out;
+  for (auto& c : children_) {
+    for (Parameter* p : c.second->parameters()) out.push_back(p);
+  }
+  return out;
+}
+
+std::vector<NamedTensor> Sequential::buffers() {
+  std::vector<NamedTensor> out;
+  for (auto& c : children_) {
+    for (const NamedTensor& b : c.second->buffers()) out.push_back(b);
+  }
+  return out;
+}
+
+std::vector<NamedTensor> Sequential::state(const std::string& prefix) {
+  std::vector<NamedTensor> out;
+  for (auto& c : children_) {
+    for (const NamedTensor& t : c.second->state(prefix + c.first + ".")) out.push_back(t);
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, Parameter*>> Sequential::named_parameters(
+    const std::string& prefix) {
+  std::vector<std::pair<std::string, Parameter*>> out;
+  for (auto& c : children_) {
+    for (auto& p : c.second->named_parameters(prefix + c.first + ".")) out.push_back(p);
+  }
+  return out;
+}
+
+void Sequential::set_backend(Backend backend) {
+  for (auto& c : children_) c.second->set_backend(backend);
+  backend_ = backend;
+}
+
+Layer& Sequential::child(const std::string& name) {
+  for (auto& c : children_) {
+    if (c.first == name) return *c.second;
+  }
+  CUDANET_THROW(ValueError, "Sequential: no layer named '", name, "'");
+}
+
+}  // namespace cudanet::layers

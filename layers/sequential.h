@@ -1,0 +1,47 @@
+// Sequential: layers applied one after another; backward runs them in reverse (the chain rule).
+//
+// Each child has a name ("conv1"); parameters are named "<child>.<parameter>" ("conv1.weight"),
+// the names checkpoints use.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "layers/layer.h"
+
+namespace cudanet::layers {
+
+class Sequential : public Layer {
+ public:
+  Sequential() = default;
+  // Appends `layer` under `name` (unique, non-empty, no '.'); returns it for further set-up.
+  Layer& add(const std::string& name, LayerPtr layer);
+  template <typename L, typename... Args>
+  L& emplace(const std::string& name, Args&&... args) {
+    return static_cast<L&>(add(name, std::make_unique<L>(std::forward<Args>(args)...)));
+  }
+
+  const char* type() const override { return "Sequential"; }
+  Shape output_shape(const Shape& input) const override;
+  Tensor forward(const Tensor& x, Mode mode) override;
+  Tensor backward(const Tensor& dy) override;
+  std::vector<Parameter*> parameters() override;
+  std::vector<NamedTensor> buffers() override;
+  std::vector<NamedTensor> state(const std::string& prefix) override;
+  std::vector<std::pair<std::string, Parameter*>> named_parameters(
+      const std::string& prefix) override;
+  void set_backend(Backend backend) override;
+
+  std::size_t size() const { return children_.size(); }
+  const std::string& name(std::size_t i) const { return children_.at(i).first; }
+  Layer& at(std::size_t i) { return *children_.at(i).second; }
+  const Layer& at(std::size_t i) const { return *children_.at(i).second; }
+  // The child called `name`; ValueError when there is none.
+  Layer& child(const std::string& name);
+
+ private:
+  std::vector<std::pair<std::string, LayerPtr>> children_;
+};
+
+}  // namespace cudanet::layers
