@@ -83,6 +83,9 @@ class Tensor {
   // A copy on `device` (this tensor itself when it is already there). Host-to-device copies with
   // non_blocking go through pinned staging memory and return before the copy ends.
   Tensor to(Device device, bool non_blocking = false) const;
+  // A copy with elements converted to `dtype` (this tensor itself when it already has it).
+  // Converts on the host: a GPU tensor makes a round trip through host memory.
+  Tensor to(DType dtype) const;
   // Copies `src` (same shape and dtype, any devices and strides) into this tensor.
   Tensor& copy_(const Tensor& src, bool non_blocking = false);
   // The elements in row-major order, on the host, as T (which must match the dtype).

@@ -152,6 +152,23 @@ Tensor Tensor::to(Device target, bool non_blocking) const {
   return out;
 }
 
+Tensor Tensor::to(DType dtype) const {
+  check_defined("to");
+  if (dtype == dtype_) return *this;
+  const Tensor src = to(Device::cpu()).contiguous();
+  Tensor out = empty(shape_, dtype, Device::cpu());
+  dispatch_dtype(dtype_, [&](auto from_tag) {
+    using From = decltype(from_tag);
+    dispatch_dtype(dtype, [&](auto to_tag) {
+      using To = decltype(to_tag);
+      const From* in = static_cast<const From*>(src.data_ptr());
+      To* o = static_cast<To*>(out.data_ptr());
+      for (std::int64_t i = 0; i < numel(); ++i) o[i] = from_double<To>(to_double(in[i]));
+    });
+  });
+  return out.to(device());
+}
+
 void Tensor::copy_from_host(const void* src) {
   if (device().is_cpu()) {
     host_strided_copy(static_cast<char*>(data_ptr()), strides_, static_cast<const char*>(src),

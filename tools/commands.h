@@ -8,4 +8,7 @@
 namespace cudanet::tools {
 int run_info(const std::vector<std::string>& args);
 int run_demo(const std::vector<std::string>& args);
+int run_train(const std::vector<std::string>& args);
+int run_eval(const std::vector<std::string>& args);
+int run_summary(const std::vector<std::string>& args);
 }  // namespace cudanet::tools

@@ -1,4 +1,4 @@
-// cudanet: the command-line program. Subcommands: info, demo (more arrive with the trainer).
+// cudanet: the command-line program. Subcommands: train, eval, summary, info, demo.
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "tools/args.h"
 #include "tools/commands.h"
 
 namespace {
@@ -17,6 +18,9 @@ struct Command {
 };
 
 const Command kCommands[] = {
+    {"train", "train a model (default: LeNet-5 on Fashion-MNIST)", cudanet::tools::run_train},
+    {"eval", "evaluate a checkpoint on a test set", cudanet::tools::run_eval},
+    {"summary", "every layer of a model: output shape and parameters", cudanet::tools::run_summary},
     {"info", "version, build configuration and GPUs", cudanet::tools::run_info},
     {"demo", "the core runtime end to end: tensors, RNG, copies, allocator",
      cudanet::tools::run_demo},
@@ -40,6 +44,16 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[1], c.name) != 0) continue;
     try {
       return c.run(args);
+    } catch (const cudanet::tools::UsageError& e) {
+      std::fprintf(stderr, "cudanet %s: %s (see cudanet %s --help)\n", c.name, e.message().c_str(),
+                   c.name);
+      return 2;
+    } catch (const cudanet::OutOfMemoryError& e) {
+      std::fprintf(
+          stderr,
+          "cudanet %s: out of memory: %s\nTry a smaller --batch-size, or a smaller model.\n",
+          c.name, e.message().c_str());
+      return 1;
     } catch (const cudanet::Error& e) {
       std::fprintf(stderr, "cudanet %s: error: %s\n", c.name, e.message().c_str());
       return 1;

@@ -1,0 +1,102 @@
+// `cudanet train`, `cudanet eval` and `cudanet summary`.
+#include <iostream>
+
+#include "kernels/common.h"
+#include "layers/models.h"
+#include "tools/args.h"
+#include "tools/commands.h"
+#include "train/checkpoint.h"
+#include "train/fashion_mnist.h"
+#include "train/trainer.h"
+
+namespace cudanet::tools {
+
+int run_train(const std::vector<std::string>& args) {
+  train::TrainConfig c;
+  std::string backend = "native";
+  bool deterministic = false;
+  ArgParser p("train", "Trains a model and reports its test accuracy.");
+  p.flag("--model", &c.model, "mlp, lenet5, alexnet or alexnet-owt")
+      .flag("--data", &c.data, "fashion-mnist, fashion-mnist:DIR or mnist:DIR")
+      .flag("--epochs", &c.epochs, "training epochs")
+      .flag("--batch-size", &c.batch_size, "samples per step")
+      .flag("--optimizer", &c.optimizer, "sgd, adam or adamw")
+      .flag("--lr", &c.lr, "learning rate (0: 0.02 for sgd, 0.001 for adam)")
+      .flag("--momentum", &c.momentum, "SGD momentum")
+      .toggle("--nesterov", &c.nesterov, "Nesterov momentum")
+      .flag("--weight-decay", &c.weight_decay, "L2 penalty (AdamW: decoupled)")
+      .flag("--l1", &c.l1, "L1 penalty (SGD)")
+      .flag("--schedule", &c.schedule,
+            "cosine, constant, step:N[:G], multistep:A,B[:G], cosine:T[:MIN], +warmup:N[:F]")
+      .flag("--clip-grad-norm", &c.clip_grad_norm, "clip the global gradient norm (0: off)")
+      .flag("--patience", &c.patience, "early stopping on validation accuracy (0: off)")
+      .flag("--validation-size", &c.validation_size, "training samples held out for validation")
+      .flag("--train-limit", &c.train_limit, "use only this many training samples (0: all)")
+      .flag("--device", &c.device, "auto, cpu, cuda or cuda:N")
+      .flag("--backend", &backend, "native or cudnn")
+      .flag("--seed", &c.seed, "seed of initialisation, shuffling and dropout")
+      .flag("--metrics-out", &c.metrics_out, "final summary JSON; epochs go to <stem>.jsonl")
+      .flag("--checkpoint-dir", &c.checkpoint_dir, "write last.safetensors here after each epoch")
+      .toggle("--resume", &c.resume, "continue from --checkpoint-dir/last.safetensors")
+      .flag("--stop-after", &c.stop_after, "end this run after N epochs (resume later; 0: off)")
+      .toggle("--deterministic", &deterministic, "reductions without atomics (bitwise repeatable)");
+  if (!p.parse(args)) return 0;
+  try {
+    c.backend = layers::parse_backend(backend);
+  } catch (const ValueError& e) {
+    throw UsageError(e.message(), __FILE__, __LINE__);
+  }
+  if (deterministic) kernels::set_deterministic(true);
+  train::run_training(c, std::cout);
+  return 0;
+}
+
+int run_eval(const std::vector<std::string>& args) {
+  std::string model = "lenet5", data = "fashion-mnist", checkpoint, device = "auto";
+  std::int64_t batch = 256;
+  ArgParser p("eval", "Evaluates a checkpoint on a data set's test split.");
+  p.flag("--model", &model, "the checkpoint's model")
+      .flag("--checkpoint", &checkpoint, "a checkpoint written by cudanet train")
+      .flag("--data", &data, "fashion-mnist or fashion-mnist:DIR")
+      .flag("--batch-size", &batch, "samples per batch")
+      .flag("--device", &device, "auto, cpu, cuda or cuda:N");
+  if (!p.parse(args)) return 0;
+  CUDANET_CHECK(!checkpoint.empty(), UsageError, "eval needs --checkpoint FILE");
+  CUDANET_CHECK(data.rfind("fashion-mnist", 0) == 0, UsageError,
+                "eval supports fashion-mnist[:DIR]");
+  const std::string dir = data.size() > 14 ? data.substr(14) : train::kFashionMnistDir;
+  const Device d = train::resolve_device(device);
+  Generator g(0);
+  layers::ModelOptions mo;
+  mo.initialize = false;  // the checkpoint provides every parameter
+  auto net = layers::make_model(model, g, mo);
+  train::load_checkpoint(checkpoint, *net, nullptr, nullptr, model);
+  net->to(d);
+  train::DataLoaderOptions o;
+  o.batch_size = batch;
+  o.shuffle = false;
+  o.device = d;
+  train::DataLoader loader(
+      train::load_fashion_mnist(dir, train::MnistSubset::kTest, train::fashion_mnist_stats()), o);
+  const train::EvalResult r = train::evaluate(*net, loader);
+  std::cout << "test accuracy " << r.accuracy * 100 << "% (loss " << r.loss << ", " << r.samples
+            << " images, " << model << " on " << d << ")\n";
+  return 0;
+}
+
+int run_summary(const std::vector<std::string>& args) {
+  std::string model = "alexnet";
+  std::int64_t batch = 1;
+  ArgParser p("summary", "Prints every layer of a model with its output shape and parameters.");
+  p.flag("--model", &model, "mlp, lenet5, alexnet or alexnet-owt")
+      .flag("--batch-size", &batch, "batch size of the shapes shown");
+  if (!p.parse(args)) return 0;
+  Generator g(0);
+  layers::ModelOptions o;
+  o.initialize = false;  // shapes and counts only
+  auto net = layers::make_model(model, g, o);
+  std::cout << model << "\n" << layers::summary(*net, layers::model_input_shape(model), batch);
+  return 0;
+}
+
+}  // namespace cudanet::tools

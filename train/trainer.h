@@ -1,0 +1,74 @@
+// The trainer: epochs of mini-batch training with evaluation after each, progress output, a
+// metrics log, checkpoints and exact resume, early stopping, and a final test evaluation.
+//
+// Note: with the same configuration and seed a run is reproducible on the CPU, and a run resumed
+// from its last checkpoint continues exactly as the uninterrupted run would (the data order
+// depends only on (seed, epoch); the checkpoint holds the parameters, the optimizer state and the
+// dropout generator).
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "layers/layer.h"
+#include "layers/sequential.h"
+#include "train/data_loader.h"
+#include "train/metrics.h"
+
+namespace cudanet::train {
+
+struct TrainConfig {
+  std::string model = "lenet5";
+  std::string data = "fashion-mnist";  // "fashion-mnist", "fashion-mnist:DIR" or "mnist:DIR"
+  std::int64_t epochs = 10;
+  std::int64_t batch_size = 64;
+  std::string optimizer = "sgd";  // sgd, adam, adamw
+  double lr = 0;                  // 0: 0.02 for sgd, 1e-3 for adam / adamw
+  double momentum = 0.9;
+  bool nesterov = false;
+  double weight_decay = 5e-4;
+  double l1 = 0;
+  std::string schedule = "cosine";  // see parse_lr_schedule; "cosine" alone spans all epochs
+  double clip_grad_norm = 0;        // 0: off
+  std::int64_t patience = 0;        // early stopping on validation accuracy; 0: off
+  std::int64_t validation_size = 5000;
+  std::int64_t train_limit = 0;  // use only this many training samples (0: all)
+  std::string device = "auto";   // auto, cpu, cuda, cuda:N
+  layers::Backend backend = layers::Backend::kNative;
+  std::uint64_t seed = 1;
+  std::string metrics_out;     // final summary JSON ("" = none); epochs go to <stem>.jsonl
+  std::string checkpoint_dir;  // "" = no checkpoints
+  bool resume = false;
+  std::int64_t stop_after = 0;  // end this run after this many epochs (0: at `epochs`), as an
+                                // interruption would; --resume then continues the same schedule
+  bool quiet = false;           // no progress lines (tests)
+};
+
+struct EvalResult {
+  double loss = 0;
+  double accuracy = 0;  // fraction in [0, 1]
+  std::int64_t samples = 0;
+};
+
+struct TrainResult {
+  std::vector<EpochMetrics> epochs;
+  EvalResult test;
+  double train_images_per_sec = 0;  // median over epochs after the first
+  bool stopped_early = false;
+  std::string device;
+};
+
+// Mean loss and accuracy of `model` in evaluation mode over every batch of `loader`.
+EvalResult evaluate(layers::Sequential& model, DataLoader& loader);
+
+// Runs the whole training described by `config`, printing progress to `out`. Throws ValueError
+// for a bad configuration, IoError for unreadable data or checkpoints, and Error when the loss
+// becomes non-finite (naming the epoch and step; the last good checkpoint stays intact).
+TrainResult run_training(const TrainConfig& config, std::ostream& out);
+
+// Resolves "auto" (a GPU when one is available), "cpu", "cuda" or "cuda:N".
+Device resolve_device(const std::string& name);
+
+}  // namespace cudanet::train
