@@ -12,21 +12,6 @@ namespace cudanet::kernels {
 
 namespace {
 
-template <typename F>
-void on_float(DType dtype, F&& f) {
-  if (dtype == DType::kFloat32) {
-    f(float{});
-  } else {
-    f(double{});
-  }
-}
-
-#if !CUDANET_WITH_CUDA
-[[noreturn]] void no_cuda(const char* op) {
-  CUDANET_THROW(CudaError, op, ": CUDA tensors need a build with CUDA");
-}
-#endif
-
 // Checks x (2-D or 4-D, non-empty) and returns its [N, C, S] geometry.
 BatchNormGeometry geometry_of(const Tensor& x, const char* op) {
   check_float_input(x, op, "x");
@@ -81,7 +66,7 @@ Tensor batchnorm_forward_training(const Tensor& x, const Tensor& gamma, const Te
   Tensor mean = Tensor::empty({g.c}, x.dtype(), x.device());
   Tensor inv_std = Tensor::empty({g.c}, x.dtype(), x.device());
   if (x.device().is_cpu()) {
-    on_float(x.dtype(), [&](auto tag) {
+    dispatch_float(x.dtype(), [&](auto tag) {
       using T = decltype(tag);
       cpu::batchnorm_forward_training(x.data<T>(), gamma.data<T>(), beta.data<T>(), y.data<T>(),
                                       track ? running_mean->data<T>() : nullptr,
@@ -96,7 +81,7 @@ Tensor batchnorm_forward_training(const Tensor& x, const Tensor& gamma, const Te
                                      inv_std.data_ptr(), g, p.eps, p.momentum, x.dtype(),
                                      current_stream(x.device()));
 #else
-    no_cuda(op);
+    throw_no_cuda(op);
 #endif
   }
   if (save_mean != nullptr) *save_mean = mean;
@@ -118,7 +103,7 @@ Tensor batchnorm_forward_inference(const Tensor& x, const Tensor& gamma, const T
   check_eps(p, op);
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (x.device().is_cpu()) {
-    on_float(x.dtype(), [&](auto tag) {
+    dispatch_float(x.dtype(), [&](auto tag) {
       using T = decltype(tag);
       cpu::batchnorm_forward_inference(x.data<T>(), gamma.data<T>(), beta.data<T>(),
                                        running_mean.data<T>(), running_var.data<T>(), y.data<T>(),
@@ -130,7 +115,7 @@ Tensor batchnorm_forward_inference(const Tensor& x, const Tensor& gamma, const T
                                       running_mean.data_ptr(), running_var.data_ptr(), y.data_ptr(),
                                       g, p.eps, x.dtype(), current_stream(x.device()));
 #else
-    no_cuda(op);
+    throw_no_cuda(op);
 #endif
   }
   return y;
@@ -149,7 +134,7 @@ BatchNormGrads batchnorm_backward(const Tensor& x, const Tensor& dy, const Tenso
                      Tensor::empty({g.c}, x.dtype(), x.device()),
                      Tensor::empty({g.c}, x.dtype(), x.device())};
   if (x.device().is_cpu()) {
-    on_float(x.dtype(), [&](auto tag) {
+    dispatch_float(x.dtype(), [&](auto tag) {
       using T = decltype(tag);
       cpu::batchnorm_backward(x.data<T>(), dy.data<T>(), gamma.data<T>(), save_mean.data<T>(),
                               save_inv_std.data<T>(), out.dx.data<T>(), out.dgamma.data<T>(),
@@ -161,7 +146,7 @@ BatchNormGrads batchnorm_backward(const Tensor& x, const Tensor& dy, const Tenso
                              save_inv_std.data_ptr(), out.dx.data_ptr(), out.dgamma.data_ptr(),
                              out.dbeta.data_ptr(), g, x.dtype(), current_stream(x.device()));
 #else
-    no_cuda(op);
+    throw_no_cuda(op);
 #endif
   }
   return out;

@@ -7,8 +7,8 @@ namespace cudanet::kernels {
 
 void check_float_input(const Tensor& t, const char* op, const char* name) {
   CUDANET_CHECK(t.defined(), ValueError, op, ": ", name, " is undefined");
-  CUDANET_CHECK(t.dtype() == DType::kFloat32 || t.dtype() == DType::kFloat64, ValueError, op,
-                ": ", name, " has dtype ", t.dtype(), "; float32 or float64 is needed");
+  CUDANET_CHECK(t.dtype() == DType::kFloat32 || t.dtype() == DType::kFloat64, ValueError, op, ": ",
+                name, " has dtype ", t.dtype(), "; float32 or float64 is needed");
   CUDANET_CHECK(t.is_contiguous(), ValueError, op, ": ", name, " of shape ", shape_str(t.shape()),
                 " is not contiguous (call contiguous() first)");
 }
@@ -19,8 +19,8 @@ void check_dims(const Tensor& t, std::int64_t dims, const char* op, const char* 
 }
 
 void check_shape(const Tensor& t, const Shape& shape, const char* op, const char* name) {
-  CUDANET_CHECK(t.shape() == shape, ShapeError, op, ": ", name, " has shape ",
-                shape_str(t.shape()), ", expected ", shape_str(shape));
+  CUDANET_CHECK(t.shape() == shape, ShapeError, op, ": ", name, " has shape ", shape_str(t.shape()),
+                ", expected ", shape_str(shape));
 }
 
 void check_same_device_dtype(const Tensor& ref, std::initializer_list<const Tensor*> others,
@@ -39,6 +39,10 @@ void check_positive(std::int64_t value, const char* op, const char* name, bool a
                 allow_zero ? ">= 0" : "> 0", ", got ", value);
 }
 
+void throw_no_cuda(const char* op) {
+  CUDANET_THROW(CudaError, op, ": CUDA tensors, but this cudanet was built without CUDA");
+}
+
 namespace {
 std::atomic<bool>& deterministic_flag() {
   static std::atomic<bool> flag = [] {
@@ -49,7 +53,11 @@ std::atomic<bool>& deterministic_flag() {
 }
 }  // namespace
 
-void set_deterministic(bool on) { deterministic_flag().store(on); }
-bool deterministic() { return deterministic_flag().load(); }
+void set_deterministic(bool on) {
+  deterministic_flag().store(on);
+}
+bool deterministic() {
+  return deterministic_flag().load();
+}
 
 }  // namespace cudanet::kernels

@@ -24,6 +24,19 @@ void check_same_device_dtype(const Tensor& ref, std::initializer_list<const Tens
 // Throws ValueError unless `value` > 0 (or >= 0 with allow_zero).
 void check_positive(std::int64_t value, const char* op, const char* name, bool allow_zero = false);
 
+// Calls f(float{}) or f(double{}) for a float32 / float64 dtype (checked by check_float_input).
+template <typename F>
+void dispatch_float(DType dtype, F&& f) {
+  if (dtype == DType::kFloat32) {
+    f(float{});
+  } else {
+    f(double{});
+  }
+}
+
+// Throws CudaError: `op` was given CUDA tensors, but this library was built without CUDA.
+[[noreturn]] void throw_no_cuda(const char* op);
+
 // Deterministic mode: reductions in backward passes (bias and filter gradients, pooling backward)
 // avoid atomics so two runs give bitwise-identical results. Off by default; the environment
 // variable CUDANET_DETERMINISTIC=1 turns it on at start-up.

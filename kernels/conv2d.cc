@@ -60,12 +60,7 @@ Tensor workspace(std::int64_t elements, const Tensor& like) {
   return elements > 0 ? Tensor::empty({elements}, like.dtype(), like.device()) : Tensor();
 }
 
-#else
-[[noreturn]] void no_cuda(const char* op) {
-  CUDANET_THROW(CudaError, op, ": CUDA tensor in a build without CUDA");
-}
 #endif
-
 }  // namespace
 
 const char* conv_algo_name(ConvAlgo algo) {
@@ -152,7 +147,7 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor* bias, cons
   }
   return y;
 #else
-  no_cuda(kForward);
+  throw_no_cuda(kForward);
 #endif
 }
 
@@ -194,7 +189,7 @@ Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_sh
   }
   return dx;
 #else
-  no_cuda(kBackwardData);
+  throw_no_cuda(kBackwardData);
 #endif
 }
 
@@ -238,7 +233,7 @@ Tensor conv2d_backward_filter(const Tensor& dy, const Tensor& x, const Shape& w_
   }
   return dw;
 #else
-  no_cuda(kBackwardFilter);
+  throw_no_cuda(kBackwardFilter);
 #endif
 }
 
@@ -261,7 +256,7 @@ Tensor conv2d_backward_bias(const Tensor& dy) {
                              current_stream(dy.device()));
   return db;
 #else
-  no_cuda(kBackwardBias);
+  throw_no_cuda(kBackwardBias);
 #endif
 }
 

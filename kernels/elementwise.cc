@@ -10,21 +10,6 @@ namespace cudanet::kernels {
 
 namespace {
 
-template <typename F>
-void on_float(DType dtype, F&& f) {
-  if (dtype == DType::kFloat32) {
-    f(float{});
-  } else {
-    f(double{});
-  }
-}
-
-#if !CUDANET_WITH_CUDA
-[[noreturn]] void no_cuda(const char* op) {
-  CUDANET_THROW(CudaError, op, ": CUDA tensors need a build with CUDA");
-}
-#endif
-
 void check_finite(double v, const char* op, const char* name) {
   CUDANET_CHECK(std::isfinite(v), ValueError, op, ": ", name, " must be finite, got ", v);
 }
@@ -49,7 +34,7 @@ Tensor affine(const Tensor& x, double alpha, double beta, Tensor* in_place, cons
   Tensor y = in_place != nullptr ? *in_place : Tensor::empty(x.shape(), x.dtype(), x.device());
   if (x.numel() == 0) return y;
   if (x.device().is_cpu()) {
-    on_float(x.dtype(), [&](auto tag) {
+    dispatch_float(x.dtype(), [&](auto tag) {
       using T = decltype(tag);
       cpu::affine(x.data<T>(), y.data<T>(), x.numel(), static_cast<T>(alpha), static_cast<T>(beta));
     });
@@ -58,7 +43,7 @@ Tensor affine(const Tensor& x, double alpha, double beta, Tensor* in_place, cons
     cuda::affine(x.data_ptr(), y.data_ptr(), x.numel(), alpha, beta, x.dtype(),
                  current_stream(x.device()));
 #else
-    no_cuda(op);
+    throw_no_cuda(op);
 #endif
   }
   return y;
@@ -75,7 +60,7 @@ Tensor binary(const Tensor& a, const Tensor& b, BinaryOp op) {
   Tensor out = Tensor::empty(a.shape(), a.dtype(), a.device());
   if (a.numel() == 0) return out;
   if (a.device().is_cpu()) {
-    on_float(a.dtype(), [&](auto tag) {
+    dispatch_float(a.dtype(), [&](auto tag) {
       using T = decltype(tag);
       cpu::binary(a.data<T>(), b.data<T>(), out.data<T>(), a.numel(), op);
     });
@@ -84,7 +69,7 @@ Tensor binary(const Tensor& a, const Tensor& b, BinaryOp op) {
     cuda::binary(a.data_ptr(), b.data_ptr(), out.data_ptr(), a.numel(), op, a.dtype(),
                  current_stream(a.device()));
 #else
-    no_cuda(name);
+    throw_no_cuda(name);
 #endif
   }
   return out;
@@ -119,7 +104,7 @@ void axpy(double alpha, const Tensor& x, Tensor& y) {
   check_finite(alpha, op, "alpha");
   if (y.numel() == 0) return;
   if (y.device().is_cpu()) {
-    on_float(y.dtype(), [&](auto tag) {
+    dispatch_float(y.dtype(), [&](auto tag) {
       using T = decltype(tag);
       cpu::axpy(static_cast<T>(alpha), x.data<T>(), y.data<T>(), y.numel());
     });
@@ -127,7 +112,7 @@ void axpy(double alpha, const Tensor& x, Tensor& y) {
 #if CUDANET_WITH_CUDA
     cuda::axpy(alpha, x.data_ptr(), y.data_ptr(), y.numel(), y.dtype(), current_stream(y.device()));
 #else
-    no_cuda(op);
+    throw_no_cuda(op);
 #endif
   }
 }

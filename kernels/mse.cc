@@ -10,15 +10,6 @@ namespace cudanet::kernels {
 
 namespace {
 
-template <typename F>
-void on_float(DType dtype, F&& f) {
-  if (dtype == DType::kFloat32) {
-    f(float{});
-  } else {
-    f(double{});
-  }
-}
-
 void check_pair(const Tensor& x, const Tensor& target, const char* op) {
   check_float_input(x, op, "x");
   check_float_input(target, op, "target");
@@ -35,7 +26,7 @@ Tensor mse_forward(const Tensor& x, const Tensor& target) {
   check_pair(x, target, op);
   Tensor loss = Tensor::empty({}, x.dtype(), x.device());
   if (x.device().is_cpu()) {
-    on_float(x.dtype(), [&](auto tag) {
+    dispatch_float(x.dtype(), [&](auto tag) {
       using T = decltype(tag);
       cpu::mse_forward(x.data<T>(), target.data<T>(), loss.data<T>(), x.numel());
     });
@@ -57,7 +48,7 @@ Tensor mse_backward(const Tensor& x, const Tensor& target, double grad_scale) {
                 grad_scale);
   Tensor dx = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (x.device().is_cpu()) {
-    on_float(x.dtype(), [&](auto tag) {
+    dispatch_float(x.dtype(), [&](auto tag) {
       using T = decltype(tag);
       cpu::mse_backward(x.data<T>(), target.data<T>(), dx.data<T>(), x.numel(), grad_scale);
     });

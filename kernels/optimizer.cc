@@ -10,21 +10,6 @@ namespace cudanet::kernels {
 
 namespace {
 
-template <typename F>
-void on_float(DType dtype, F&& f) {
-  if (dtype == DType::kFloat32) {
-    f(float{});
-  } else {
-    f(double{});
-  }
-}
-
-#if !CUDANET_WITH_CUDA
-[[noreturn]] void no_cuda(const char* op) {
-  CUDANET_THROW(CudaError, op, ": CUDA tensors need a build with CUDA");
-}
-#endif
-
 // A finite value >= 0 (or > 0 with strict).
 void check_nonnegative(double v, const char* op, const char* name, bool strict = false) {
   CUDANET_CHECK(std::isfinite(v) && (strict ? v > 0 : v >= 0), ValueError, op, ": ", name,
@@ -58,7 +43,7 @@ void sgd_update(Tensor& param, const Tensor& grad, Tensor* momentum_buf, const S
   }
   if (param.numel() == 0) return;
   if (param.device().is_cpu()) {
-    on_float(param.dtype(), [&](auto tag) {
+    dispatch_float(param.dtype(), [&](auto tag) {
       using T = decltype(tag);
       cpu::sgd_update(param.data<T>(), grad.data<T>(),
                       use_momentum ? momentum_buf->data<T>() : nullptr, param.numel(), p);
@@ -69,7 +54,7 @@ void sgd_update(Tensor& param, const Tensor& grad, Tensor* momentum_buf, const S
                      use_momentum ? momentum_buf->data_ptr() : nullptr, param.numel(), p,
                      param.dtype(), current_stream(param.device()));
 #else
-    no_cuda(op);
+    throw_no_cuda(op);
 #endif
   }
 }
@@ -108,7 +93,7 @@ void adam_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const 
   if (param.numel() == 0) return;
   const AdamCoefficients c = adam_coefficients(p, step);
   if (param.device().is_cpu()) {
-    on_float(param.dtype(), [&](auto tag) {
+    dispatch_float(param.dtype(), [&](auto tag) {
       using T = decltype(tag);
       cpu::adam_update(param.data<T>(), grad.data<T>(), m.data<T>(), v.data<T>(), param.numel(), c);
     });
@@ -117,7 +102,7 @@ void adam_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const 
     cuda::adam_update(param.data_ptr(), grad.data_ptr(), m.data_ptr(), v.data_ptr(), param.numel(),
                       c, param.dtype(), current_stream(param.device()));
 #else
-    no_cuda(op);
+    throw_no_cuda(op);
 #endif
   }
 }

@@ -21,19 +21,6 @@ std::int64_t pooled_size(std::int64_t in, std::int64_t kernel, std::int64_t stri
   return (in + 2 * pad - kernel) / stride + 1;
 }
 
-template <typename F>
-void dispatch_cpu(DType dtype, F&& f) {
-  if (dtype == DType::kFloat32) {
-    f(float{});
-  } else {
-    f(double{});
-  }
-}
-
-[[noreturn, maybe_unused]] void no_cuda(const char* op) {
-  CUDANET_THROW(CudaError, op, ": this cudanet was built without CUDA");
-}
-
 void check_argmax(const Tensor& argmax, const Tensor& dy, const char* op) {
   CUDANET_CHECK(argmax.defined(), ValueError, op, ": argmax is undefined");
   CUDANET_CHECK(argmax.dtype() == DType::kInt64, ValueError, op, ": argmax has dtype ",
@@ -85,7 +72,7 @@ Tensor max_pool2d_forward(const Tensor& x, const Pool2dParams& p, Tensor* argmax
   if (argmax != nullptr) idx = Tensor::empty(out_shape, DType::kInt64, x.device());
   std::int64_t* idx_ptr = argmax != nullptr ? idx.data<std::int64_t>() : nullptr;
   if (x.device().is_cpu()) {
-    dispatch_cpu(x.dtype(), [&](auto tag) {
+    dispatch_float(x.dtype(), [&](auto tag) {
       using T = decltype(tag);
       cpu::max_pool2d_forward<T>(x.data<T>(), y.data<T>(), idx_ptr, g);
     });
@@ -94,7 +81,7 @@ Tensor max_pool2d_forward(const Tensor& x, const Pool2dParams& p, Tensor* argmax
     cuda::max_pool2d_forward(x.data_ptr(), y.data_ptr(), idx_ptr, g, x.dtype(),
                              current_stream(x.device()));
 #else
-    no_cuda(kOp);
+    throw_no_cuda(kOp);
 #endif
   }
   if (argmax != nullptr) *argmax = idx;
@@ -110,7 +97,7 @@ Tensor max_pool2d_backward(const Tensor& dy, const Tensor& argmax, const Shape& 
   check_argmax(argmax, dy, kOp);
   Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device());
   if (dy.device().is_cpu()) {
-    dispatch_cpu(dy.dtype(), [&](auto tag) {
+    dispatch_float(dy.dtype(), [&](auto tag) {
       using T = decltype(tag);
       cpu::max_pool2d_backward<T>(dy.data<T>(), argmax.data<std::int64_t>(), dx.data<T>(), g);
     });
@@ -119,7 +106,7 @@ Tensor max_pool2d_backward(const Tensor& dy, const Tensor& argmax, const Shape& 
     cuda::max_pool2d_backward(dy.data_ptr(), argmax.data<std::int64_t>(), dx.data_ptr(), g,
                               dy.dtype(), current_stream(dy.device()));
 #else
-    no_cuda(kOp);
+    throw_no_cuda(kOp);
 #endif
   }
   return dx;
@@ -131,7 +118,7 @@ Tensor avg_pool2d_forward(const Tensor& x, const Pool2dParams& p) {
   const Pool2dGeometry g = pool2d_geometry(x.shape(), p, kOp);
   Tensor y = Tensor::empty({g.n, g.c, g.out_h, g.out_w}, x.dtype(), x.device());
   if (x.device().is_cpu()) {
-    dispatch_cpu(x.dtype(), [&](auto tag) {
+    dispatch_float(x.dtype(), [&](auto tag) {
       using T = decltype(tag);
       cpu::avg_pool2d_forward<T>(x.data<T>(), y.data<T>(), g);
     });
@@ -139,7 +126,7 @@ Tensor avg_pool2d_forward(const Tensor& x, const Pool2dParams& p) {
 #if CUDANET_WITH_CUDA
     cuda::avg_pool2d_forward(x.data_ptr(), y.data_ptr(), g, x.dtype(), current_stream(x.device()));
 #else
-    no_cuda(kOp);
+    throw_no_cuda(kOp);
 #endif
   }
   return y;
@@ -152,7 +139,7 @@ Tensor avg_pool2d_backward(const Tensor& dy, const Shape& x_shape, const Pool2dP
   check_shape(dy, {g.n, g.c, g.out_h, g.out_w}, kOp, "dy");
   Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device());
   if (dy.device().is_cpu()) {
-    dispatch_cpu(dy.dtype(), [&](auto tag) {
+    dispatch_float(dy.dtype(), [&](auto tag) {
       using T = decltype(tag);
       cpu::avg_pool2d_backward<T>(dy.data<T>(), dx.data<T>(), g);
     });
@@ -161,7 +148,7 @@ Tensor avg_pool2d_backward(const Tensor& dy, const Shape& x_shape, const Pool2dP
     cuda::avg_pool2d_backward(dy.data_ptr(), dx.data_ptr(), g, dy.dtype(),
                               current_stream(dy.device()));
 #else
-    no_cuda(kOp);
+    throw_no_cuda(kOp);
 #endif
   }
   return dx;

@@ -8,21 +8,6 @@ namespace cudanet::kernels {
 
 namespace {
 
-template <typename F>
-void on_float(DType dtype, F&& f) {
-  if (dtype == DType::kFloat32) {
-    f(float{});
-  } else {
-    f(double{});
-  }
-}
-
-#if !CUDANET_WITH_CUDA
-[[noreturn]] void no_cuda(const char* op) {
-  CUDANET_THROW(CudaError, op, ": CUDA tensors need a build with CUDA");
-}
-#endif
-
 void check_nonempty(const Tensor& x, const char* op) {
   CUDANET_CHECK(x.numel() > 0, ValueError, op, ": x of shape ", shape_str(x.shape()),
                 " has no elements");
@@ -36,7 +21,7 @@ void check_matrix(const Tensor& x, const char* op) {
 Tensor scaled_sum(const Tensor& x, double scale, [[maybe_unused]] const char* op) {
   Tensor out = Tensor::empty({}, x.dtype(), x.device());
   if (x.device().is_cpu()) {
-    on_float(x.dtype(), [&](auto tag) {
+    dispatch_float(x.dtype(), [&](auto tag) {
       using T = decltype(tag);
       cpu::sum_all(x.data<T>(), x.numel(), scale, out.data<T>());
     });
@@ -45,7 +30,7 @@ Tensor scaled_sum(const Tensor& x, double scale, [[maybe_unused]] const char* op
     cuda::sum_all(x.data_ptr(), x.numel(), scale, out.data_ptr(), x.dtype(),
                   current_stream(x.device()));
 #else
-    no_cuda(op);
+    throw_no_cuda(op);
 #endif
   }
   return out;
@@ -60,7 +45,7 @@ void max_impl(const Tensor& x, Tensor* value, Tensor* index, const char* op) {
   void* v = value != nullptr ? value->data_ptr() : nullptr;
   auto* i = index != nullptr ? index->data<std::int64_t>() : nullptr;
   if (x.device().is_cpu()) {
-    on_float(x.dtype(), [&](auto tag) {
+    dispatch_float(x.dtype(), [&](auto tag) {
       using T = decltype(tag);
       cpu::argmax_all(x.data<T>(), x.numel(), static_cast<T*>(v), i);
     });
@@ -68,7 +53,7 @@ void max_impl(const Tensor& x, Tensor* value, Tensor* index, const char* op) {
 #if CUDANET_WITH_CUDA
     cuda::argmax_all(x.data_ptr(), x.numel(), v, i, x.dtype(), current_stream(x.device()));
 #else
-    no_cuda(op);
+    throw_no_cuda(op);
 #endif
   }
 }
@@ -105,7 +90,7 @@ Tensor sum_dim0(const Tensor& x) {
   Tensor out = Tensor::empty({cols}, x.dtype(), x.device());
   if (cols == 0) return out;
   if (x.device().is_cpu()) {
-    on_float(x.dtype(), [&](auto tag) {
+    dispatch_float(x.dtype(), [&](auto tag) {
       using T = decltype(tag);
       cpu::sum_dim0(x.data<T>(), out.data<T>(), rows, cols);
     });
@@ -113,7 +98,7 @@ Tensor sum_dim0(const Tensor& x) {
 #if CUDANET_WITH_CUDA
     cuda::sum_dim0(x.data_ptr(), out.data_ptr(), rows, cols, x.dtype(), current_stream(x.device()));
 #else
-    no_cuda(op);
+    throw_no_cuda(op);
 #endif
   }
   return out;
@@ -127,7 +112,7 @@ Tensor argmax_dim1(const Tensor& x) {
   Tensor out = Tensor::empty({rows}, DType::kInt64, x.device());
   if (rows == 0) return out;
   if (x.device().is_cpu()) {
-    on_float(x.dtype(), [&](auto tag) {
+    dispatch_float(x.dtype(), [&](auto tag) {
       using T = decltype(tag);
       cpu::argmax_dim1(x.data<T>(), out.data<std::int64_t>(), rows, cols);
     });
@@ -136,7 +121,7 @@ Tensor argmax_dim1(const Tensor& x) {
     cuda::argmax_dim1(x.data_ptr(), out.data<std::int64_t>(), rows, cols, x.dtype(),
                       current_stream(x.device()));
 #else
-    no_cuda(op);
+    throw_no_cuda(op);
 #endif
   }
   return out;

@@ -11,21 +11,6 @@ namespace cudanet::kernels {
 namespace {
 
 // Calls f(float{}) or f(double{}) for a float32 / float64 dtype.
-template <typename F>
-void on_float(DType dtype, F&& f) {
-  if (dtype == DType::kFloat32) {
-    f(float{});
-  } else {
-    f(double{});
-  }
-}
-
-#if !CUDANET_WITH_CUDA
-[[noreturn]] void no_cuda(const char* op) {
-  CUDANET_THROW(CudaError, op, ": CUDA tensors need a build with CUDA");
-}
-#endif
-
 void check_logits(const Tensor& x, const char* op, const char* name) {
   check_float_input(x, op, name);
   check_dims(x, 2, op, name);
@@ -57,7 +42,7 @@ Tensor softmax_impl(const Tensor& x, bool log, const char* op) {
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   const std::int64_t rows = x.size(0), cols = x.size(1);
   if (x.device().is_cpu()) {
-    on_float(x.dtype(), [&](auto tag) {
+    dispatch_float(x.dtype(), [&](auto tag) {
       using T = decltype(tag);
       cpu::softmax_forward(x.data<T>(), y.data<T>(), rows, cols, log);
     });
@@ -66,7 +51,7 @@ Tensor softmax_impl(const Tensor& x, bool log, const char* op) {
     cuda::softmax_forward(x.data_ptr(), y.data_ptr(), rows, cols, log, x.dtype(),
                           current_stream(x.device()));
 #else
-    no_cuda(op);
+    throw_no_cuda(op);
 #endif
   }
   return y;
@@ -80,7 +65,7 @@ Tensor softmax_backward_impl(const Tensor& y, const Tensor& dy, bool log, const 
   Tensor dx = Tensor::empty(y.shape(), y.dtype(), y.device());
   const std::int64_t rows = y.size(0), cols = y.size(1);
   if (y.device().is_cpu()) {
-    on_float(y.dtype(), [&](auto tag) {
+    dispatch_float(y.dtype(), [&](auto tag) {
       using T = decltype(tag);
       cpu::softmax_backward(y.data<T>(), dy.data<T>(), dx.data<T>(), rows, cols, log);
     });
@@ -89,7 +74,7 @@ Tensor softmax_backward_impl(const Tensor& y, const Tensor& dy, bool log, const 
     cuda::softmax_backward(y.data_ptr(), dy.data_ptr(), dx.data_ptr(), rows, cols, log, y.dtype(),
                            current_stream(y.device()));
 #else
-    no_cuda(op);
+    throw_no_cuda(op);
 #endif
   }
   return dx;
@@ -120,7 +105,7 @@ Tensor softmax_cross_entropy_forward(const Tensor& logits, const Tensor& labels,
   Tensor probs;
   if (probs_out != nullptr) probs = Tensor::empty(logits.shape(), logits.dtype(), logits.device());
   if (logits.device().is_cpu()) {
-    on_float(logits.dtype(), [&](auto tag) {
+    dispatch_float(logits.dtype(), [&](auto tag) {
       using T = decltype(tag);
       cpu::softmax_cross_entropy_forward(logits.data<T>(), labels.data<std::int64_t>(),
                                          probs.defined() ? probs.data<T>() : nullptr,
@@ -133,7 +118,7 @@ Tensor softmax_cross_entropy_forward(const Tensor& logits, const Tensor& labels,
                                         loss.data_ptr(), rows, cols, logits.dtype(),
                                         current_stream(logits.device()));
 #else
-    no_cuda(op);
+    throw_no_cuda(op);
 #endif
   }
   if (probs_out != nullptr) *probs_out = probs;
@@ -151,7 +136,7 @@ Tensor softmax_cross_entropy_backward(const Tensor& logits_or_probs, const Tenso
   const std::int64_t rows = probs.size(0), cols = probs.size(1);
   Tensor dx = Tensor::empty(probs.shape(), probs.dtype(), probs.device());
   if (probs.device().is_cpu()) {
-    on_float(probs.dtype(), [&](auto tag) {
+    dispatch_float(probs.dtype(), [&](auto tag) {
       using T = decltype(tag);
       cpu::softmax_cross_entropy_backward(probs.data<T>(), labels.data<std::int64_t>(),
                                           dx.data<T>(), rows, cols, grad_scale);
@@ -162,7 +147,7 @@ Tensor softmax_cross_entropy_backward(const Tensor& logits_or_probs, const Tenso
                                          dx.data_ptr(), rows, cols, grad_scale, probs.dtype(),
                                          current_stream(probs.device()));
 #else
-    no_cuda(op);
+    throw_no_cuda(op);
 #endif
   }
   return dx;

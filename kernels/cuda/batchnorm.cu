@@ -4,6 +4,7 @@
 
 #include "core/cuda_runtime.h"
 #include "kernels/batchnorm.h"
+#include "kernels/common.h"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/reduce.cuh"
 
@@ -128,15 +129,6 @@ __global__ void batchnorm_backward_kernel(const T* __restrict__ x, const T* __re
   });
 }
 
-template <typename F>
-void on_float(DType dtype, F&& f) {
-  if (dtype == DType::kFloat32) {
-    f(float{});
-  } else {
-    f(double{});
-  }
-}
-
 }  // namespace
 
 void batchnorm_forward_training(const void* x, const void* gamma, const void* beta, void* y,
@@ -144,7 +136,7 @@ void batchnorm_forward_training(const void* x, const void* gamma, const void* be
                                 void* save_inv_std, const BatchNormGeometry& g, double eps,
                                 double momentum, DType dtype, const Stream& stream) {
   ::cudanet::cuda::DeviceGuard guard(stream.device().index());
-  on_float(dtype, [&](auto tag) {
+  dispatch_float(dtype, [&](auto tag) {
     using T = decltype(tag);
     batchnorm_forward_training_kernel<T>
         <<<static_cast<unsigned>(g.c), kChannelThreads, 0, raw_stream(stream)>>>(
@@ -160,7 +152,7 @@ void batchnorm_forward_inference(const void* x, const void* gamma, const void* b
                                  const BatchNormGeometry& g, double eps, DType dtype,
                                  const Stream& stream) {
   ::cudanet::cuda::DeviceGuard guard(stream.device().index());
-  on_float(dtype, [&](auto tag) {
+  dispatch_float(dtype, [&](auto tag) {
     using T = decltype(tag);
     batchnorm_forward_inference_kernel<T>
         <<<blocks_for(g.n * g.c * g.s), kThreadsPerBlock, 0, raw_stream(stream)>>>(
@@ -175,7 +167,7 @@ void batchnorm_backward(const void* x, const void* dy, const void* gamma, const 
                         const void* save_inv_std, void* dx, void* dgamma, void* dbeta,
                         const BatchNormGeometry& g, DType dtype, const Stream& stream) {
   ::cudanet::cuda::DeviceGuard guard(stream.device().index());
-  on_float(dtype, [&](auto tag) {
+  dispatch_float(dtype, [&](auto tag) {
     using T = decltype(tag);
     batchnorm_backward_kernel<T>
         <<<static_cast<unsigned>(g.c), kChannelThreads, 0, raw_stream(stream)>>>(

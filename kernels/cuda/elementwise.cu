@@ -2,6 +2,7 @@
 #include <cstdint>
 
 #include "core/cuda_runtime.h"
+#include "kernels/common.h"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/elementwise.h"
 
@@ -61,15 +62,6 @@ __global__ void axpy_forward_kernel(T alpha, const T* x, T* y, std::int64_t n) {
   }
 }
 
-template <typename F>
-void on_float(DType dtype, F&& f) {
-  if (dtype == DType::kFloat32) {
-    f(float{});
-  } else {
-    f(double{});
-  }
-}
-
 template <typename T, typename Op>
 void launch_binary(const void* a, const void* b, void* out, std::int64_t n, Op op, cudaStream_t s) {
   binary_forward_kernel<T><<<blocks_for(n), kThreadsPerBlock, 0, s>>>(
@@ -83,7 +75,7 @@ void binary(const void* a, const void* b, void* out, std::int64_t n, BinaryOp op
             const Stream& stream) {
   ::cudanet::cuda::DeviceGuard guard(stream.device().index());
   const cudaStream_t s = raw_stream(stream);
-  on_float(dtype, [&](auto tag) {
+  dispatch_float(dtype, [&](auto tag) {
     using T = decltype(tag);
     switch (op) {
       case BinaryOp::kAdd:
@@ -102,7 +94,7 @@ void binary(const void* a, const void* b, void* out, std::int64_t n, BinaryOp op
 void affine(const void* x, void* y, std::int64_t n, double alpha, double beta, DType dtype,
             const Stream& stream) {
   ::cudanet::cuda::DeviceGuard guard(stream.device().index());
-  on_float(dtype, [&](auto tag) {
+  dispatch_float(dtype, [&](auto tag) {
     using T = decltype(tag);
     affine_forward_kernel<T><<<blocks_for(n), kThreadsPerBlock, 0, raw_stream(stream)>>>(
         static_cast<const T*>(x), static_cast<T*>(y), n, static_cast<T>(alpha),
@@ -113,7 +105,7 @@ void affine(const void* x, void* y, std::int64_t n, double alpha, double beta, D
 
 void axpy(double alpha, const void* x, void* y, std::int64_t n, DType dtype, const Stream& stream) {
   ::cudanet::cuda::DeviceGuard guard(stream.device().index());
-  on_float(dtype, [&](auto tag) {
+  dispatch_float(dtype, [&](auto tag) {
     using T = decltype(tag);
     axpy_forward_kernel<T><<<blocks_for(n), kThreadsPerBlock, 0, raw_stream(stream)>>>(
         static_cast<T>(alpha), static_cast<const T*>(x), static_cast<T*>(y), n);

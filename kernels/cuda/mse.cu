@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "core/cuda_runtime.h"
+#include "kernels/common.h"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/reduce.cuh"
 #include "kernels/mse.h"
@@ -30,15 +31,6 @@ __global__ void mse_backward_kernel(const T* __restrict__ x, const T* __restrict
   }
 }
 
-template <typename F>
-void on_float(DType dtype, F&& f) {
-  if (dtype == DType::kFloat32) {
-    f(float{});
-  } else {
-    f(double{});
-  }
-}
-
 }  // namespace
 
 void mse_forward(const void* x, const void* target, void* loss, std::int64_t n, DType dtype,
@@ -48,7 +40,7 @@ void mse_forward(const void* x, const void* target, void* loss, std::int64_t n, 
   const Tensor partials = scratch_buffer<double>(blocks, stream);
   double* p = static_cast<double*>(partials.data_ptr());
   const cudaStream_t s = raw_stream(stream);
-  on_float(dtype, [&](auto tag) {
+  dispatch_float(dtype, [&](auto tag) {
     using T = decltype(tag);
     mse_forward_kernel<T><<<blocks, kReduceThreads, 0, s>>>(static_cast<const T*>(x),
                                                             static_cast<const T*>(target), n, p);
@@ -62,7 +54,7 @@ void mse_forward(const void* x, const void* target, void* loss, std::int64_t n, 
 void mse_backward(const void* x, const void* target, void* dx, std::int64_t n, double grad_scale,
                   DType dtype, const Stream& stream) {
   ::cudanet::cuda::DeviceGuard guard(stream.device().index());
-  on_float(dtype, [&](auto tag) {
+  dispatch_float(dtype, [&](auto tag) {
     using T = decltype(tag);
     const T scale = static_cast<T>(2.0 * grad_scale / static_cast<double>(n));
     mse_backward_kernel<T><<<blocks_for(n), kThreadsPerBlock, 0, raw_stream(stream)>>>(

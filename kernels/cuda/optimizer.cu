@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "core/cuda_runtime.h"
+#include "kernels/common.h"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/optimizer.h"
 
@@ -52,22 +53,13 @@ __global__ void adam_update_kernel(T* __restrict__ param, const T* __restrict__ 
   }
 }
 
-template <typename F>
-void on_float(DType dtype, F&& f) {
-  if (dtype == DType::kFloat32) {
-    f(float{});
-  } else {
-    f(double{});
-  }
-}
-
 }  // namespace
 
 void sgd_update(void* param, const void* grad, void* momentum_buf, std::int64_t n,
                 const SgdParams& p, DType dtype, const Stream& stream) {
   ::cudanet::cuda::DeviceGuard guard(stream.device().index());
   const cudaStream_t st = raw_stream(stream);
-  on_float(dtype, [&](auto tag) {
+  dispatch_float(dtype, [&](auto tag) {
     using T = decltype(tag);
     const SgdScalars<T> s{static_cast<T>(p.lr), static_cast<T>(p.momentum),
                           static_cast<T>(p.weight_decay), static_cast<T>(p.l1)};
@@ -91,7 +83,7 @@ void sgd_update(void* param, const void* grad, void* momentum_buf, std::int64_t 
 void adam_update(void* param, const void* grad, void* m, void* v, std::int64_t n,
                  const AdamCoefficients& c, DType dtype, const Stream& stream) {
   ::cudanet::cuda::DeviceGuard guard(stream.device().index());
-  on_float(dtype, [&](auto tag) {
+  dispatch_float(dtype, [&](auto tag) {
     using T = decltype(tag);
     const AdamScalars<T> s{static_cast<T>(c.beta1),
                            static_cast<T>(c.beta2),

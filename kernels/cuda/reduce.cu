@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "core/cuda_runtime.h"
+#include "kernels/common.h"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/reduce.cuh"
 #include "kernels/reduce.h"
@@ -85,15 +86,6 @@ __global__ void argmax_dim1_forward_kernel(const T* __restrict__ x, std::int64_t
   }
 }
 
-template <typename F>
-void on_float(DType dtype, F&& f) {
-  if (dtype == DType::kFloat32) {
-    f(float{});
-  } else {
-    f(double{});
-  }
-}
-
 }  // namespace
 
 void sum_all(const void* x, std::int64_t n, double scale, void* out, DType dtype,
@@ -103,7 +95,7 @@ void sum_all(const void* x, std::int64_t n, double scale, void* out, DType dtype
   const Tensor partials = scratch_buffer<double>(blocks, stream);
   double* p = static_cast<double*>(partials.data_ptr());
   const cudaStream_t s = raw_stream(stream);
-  on_float(dtype, [&](auto tag) {
+  dispatch_float(dtype, [&](auto tag) {
     using T = decltype(tag);
     sum_forward_kernel<T><<<blocks, kReduceThreads, 0, s>>>(static_cast<const T*>(x), n, p);
     CUDANET_LAUNCH_CHECK();
@@ -118,7 +110,7 @@ void argmax_all(const void* x, std::int64_t n, void* max_value, std::int64_t* in
   ::cudanet::cuda::DeviceGuard guard(stream.device().index());
   const unsigned blocks = partial_blocks(n);
   const cudaStream_t s = raw_stream(stream);
-  on_float(dtype, [&](auto tag) {
+  dispatch_float(dtype, [&](auto tag) {
     using T = decltype(tag);
     const Tensor partials = scratch_buffer<ValueIndex<T>>(blocks, stream);
     auto* p = static_cast<ValueIndex<T>*>(partials.data_ptr());
@@ -133,7 +125,7 @@ void argmax_all(const void* x, std::int64_t n, void* max_value, std::int64_t* in
 void sum_dim0(const void* x, void* out, std::int64_t rows, std::int64_t cols, DType dtype,
               const Stream& stream) {
   ::cudanet::cuda::DeviceGuard guard(stream.device().index());
-  on_float(dtype, [&](auto tag) {
+  dispatch_float(dtype, [&](auto tag) {
     using T = decltype(tag);
     sum_dim0_forward_kernel<T><<<blocks_for(cols), kThreadsPerBlock, 0, raw_stream(stream)>>>(
         static_cast<const T*>(x), static_cast<T*>(out), rows, cols);
@@ -146,7 +138,7 @@ void argmax_dim1(const void* x, std::int64_t* out, std::int64_t rows, std::int64
   ::cudanet::cuda::DeviceGuard guard(stream.device().index());
   const std::int64_t wanted = (rows + kRowsPerBlock - 1) / kRowsPerBlock;
   const unsigned blocks = static_cast<unsigned>(wanted > (1 << 20) ? (1 << 20) : wanted);
-  on_float(dtype, [&](auto tag) {
+  dispatch_float(dtype, [&](auto tag) {
     using T = decltype(tag);
     argmax_dim1_forward_kernel<T><<<blocks, 32 * kRowsPerBlock, 0, raw_stream(stream)>>>(
         static_cast<const T*>(x), out, rows, cols);

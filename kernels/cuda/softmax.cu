@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "core/cuda_runtime.h"
+#include "kernels/common.h"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/reduce.cuh"
 #include "kernels/softmax.h"
@@ -171,21 +172,12 @@ void launch_cross_entropy(const T* logits, const std::int64_t* labels, T* probs,
   }
 }
 
-template <typename F>
-void on_float(DType dtype, F&& f) {
-  if (dtype == DType::kFloat32) {
-    f(float{});
-  } else {
-    f(double{});
-  }
-}
-
 }  // namespace
 
 void softmax_forward(const void* x, void* y, std::int64_t rows, std::int64_t cols, bool log,
                      DType dtype, const Stream& stream) {
   ::cudanet::cuda::DeviceGuard guard(stream.device().index());
-  on_float(dtype, [&](auto tag) {
+  dispatch_float(dtype, [&](auto tag) {
     using T = decltype(tag);
     const auto launch = log ? launch_forward<T, true> : launch_forward<T, false>;
     launch(static_cast<const T*>(x), static_cast<T*>(y), rows, cols, raw_stream(stream));
@@ -195,7 +187,7 @@ void softmax_forward(const void* x, void* y, std::int64_t rows, std::int64_t col
 void softmax_backward(const void* y, const void* dy, void* dx, std::int64_t rows, std::int64_t cols,
                       bool log, DType dtype, const Stream& stream) {
   ::cudanet::cuda::DeviceGuard guard(stream.device().index());
-  on_float(dtype, [&](auto tag) {
+  dispatch_float(dtype, [&](auto tag) {
     using T = decltype(tag);
     const auto launch = log ? launch_backward<T, true> : launch_backward<T, false>;
     launch(static_cast<const T*>(y), static_cast<const T*>(dy), static_cast<T*>(dx), rows, cols,
@@ -210,7 +202,7 @@ void softmax_cross_entropy_forward(const void* logits, const std::int64_t* label
   const Tensor row_loss = scratch_buffer<double>(rows, stream);
   double* rl = static_cast<double*>(row_loss.data_ptr());
   const cudaStream_t s = raw_stream(stream);
-  on_float(dtype, [&](auto tag) {
+  dispatch_float(dtype, [&](auto tag) {
     using T = decltype(tag);
     launch_cross_entropy(static_cast<const T*>(logits), labels, static_cast<T*>(probs), rl, rows,
                          cols, s);
@@ -224,7 +216,7 @@ void softmax_cross_entropy_backward(const void* probs, const std::int64_t* label
                                     std::int64_t rows, std::int64_t cols, double grad_scale,
                                     DType dtype, const Stream& stream) {
   ::cudanet::cuda::DeviceGuard guard(stream.device().index());
-  on_float(dtype, [&](auto tag) {
+  dispatch_float(dtype, [&](auto tag) {
     using T = decltype(tag);
     const T scale = static_cast<T>(grad_scale / static_cast<double>(rows));
     softmax_cross_entropy_backward_kernel<T>
