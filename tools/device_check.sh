@@ -91,6 +91,31 @@ if ((build_rc == 0)); then
     gpu_bench_md+=$'\n'"### $name"$'\n\n'"$(cat "$out/$name.md")"$'\n'
   done
 fi
+# LeNet-5 training throughput on the GPU: cudanet (native kernels) next to PyTorch + cuDNN, same run.
+lenet_line="not run"
+[[ -z ${FASHION_MNIST:-} && -d $root/.deps/fashion-mnist ]] && FASHION_MNIST=$root/.deps/fashion-mnist
+if ((build_rc == 0)) && [[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz || -n ${FASHION_MNIST:-} ]]; then
+  data=${FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
+  log "LeNet-5 training speed"
+  timeout 120 "$build/tools/cudanet" train --model lenet5 --data "fashion-mnist:$data" --epochs 2 \
+    --train-limit 16384 --validation-size 1000 --device cuda --metrics-out "$out/lenet5_gpu.json" \
+    >"$out/lenet5_gpu.log" 2>&1
+  timeout 120 python3 "$root/bench/train/torch_lenet.py" --data "$data" --device cuda \
+    --samples 16384 >"$out/lenet5_torch_gpu.json" 2>"$out/lenet5_torch_gpu.log"
+  lenet_line=$(python3 - "$out" <<'PY' 2>&1
+import json, sys
+d = sys.argv[1]
+try:
+    ours = json.load(open(f"{d}/lenet5_gpu.json"))["train_images_per_sec"]
+    theirs = json.loads(open(f"{d}/lenet5_torch_gpu.json").read())["train_images_per_sec"]
+    print(f"cudanet {ours:.0f} img/s, PyTorch+cuDNN {theirs:.0f} img/s, ratio {ours / theirs:.2f}")
+except Exception as e:  # report what is missing instead of failing the check
+    print(f"incomplete: {e}")
+PY
+)
+elif ((build_rc == 0)); then
+  lenet_line="skipped: no Fashion-MNIST (tools/fetch_device_deps.sh copies it to .deps/)"
+fi
 bench_lines=$(python3 "$root/tools/bench_summary.py" "$out" 2>&1)
 
 # ---- 5. report --------------------------------------------------------------------------------
@@ -112,6 +137,7 @@ elapsed=$(($(date +%s) - start))
   echo "| build | $([[ $build_rc == 0 ]] && echo ok || echo "FAILED ($build_rc), see build.log") |"
   echo "| tests | $tests_line |"
   echo "| memcheck errors (GPU tests, caching bypassed) | $sanitizer_errors$sanitizer_note |"
+  echo "| LeNet-5 training, batch 64 (GPU) | $lenet_line |"
   echo "$bench_lines"
   echo
   echo "## GPU benchmarks"

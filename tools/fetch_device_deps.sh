@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run HERE (a Debian machine with apt) before a device check: downloads the -dev packages the GPU
-# machine lacks (GoogleTest, Google Benchmark, nlohmann-json, zlib headers) and unpacks them into .deps/root, a git-ignored
-# folder to name in the device tool's `carry`. tools/device_check.sh points CMake at it.
+# machine lacks (GoogleTest, Google Benchmark, nlohmann-json, zlib headers) and unpacks them into
+# .deps/root, and copies Fashion-MNIST into .deps/fashion-mnist. .deps is git-ignored: name it in
+# the device tool's `carry`. tools/device_check.sh points CMake and the LeNet-5 check at it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dest="$root/.deps"
@@ -11,4 +12,9 @@ apt-get download libgtest-dev libgmock-dev libbenchmark-dev libbenchmark1debian 
   zlib1g-dev >/dev/null
 for deb in *.deb; do dpkg -x "$deb" "$dest/root"; done
 rm -rf "$dest/debs"
+# Fashion-MNIST (about 30 MB) for the LeNet-5 training check.
+if [[ -d /usr/share/datasets/fashion-mnist ]]; then
+  mkdir -p "$dest/fashion-mnist"
+  cp /usr/share/datasets/fashion-mnist/*.gz "$dest/fashion-mnist/"
+fi
 du -sh "$dest/root"
