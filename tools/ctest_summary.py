@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 
 def skip_reason(output: str) -> str:
     # GoogleTest prints "<file>:<line>: Skipped" followed by the message on the next line(s).
-    m = re.search(r"Skipped\s*\n(.+)", output or "")
+    m = re.search(r"Skipped\s*\n(.+)", output or "") or re.search(r"Skipped:\s*(.+)", output or "")
     return m.group(1).strip() if m else "skipped"
 
 
