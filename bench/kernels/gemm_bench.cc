@@ -11,16 +11,13 @@
 // Each case lists its FLOP count and its minimum DRAM traffic (A, B and C once each).
 // Without a GPU it says why and exits 0.
 #include <algorithm>
-#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <string>
 #include <vector>
 
-#include <cuda_runtime_api.h>
-
-#include "core/cuda/check.h"
+#include "bench/kernels/gpu_timer.h"
 #include "core/cuda_runtime.h"
 #include "core/random.h"
 #include "core/stream.h"
@@ -32,6 +29,8 @@ namespace {
 using cudanet::Device;
 using cudanet::DType;
 using cudanet::Tensor;
+using cudanet::bench::GpuTimer;
+using cudanet::bench::max_rel_diff;
 using cudanet::kernels::GemmBackend;
 
 struct Case {
@@ -70,62 +69,6 @@ std::vector<Case> cases() {
     out.push_back({names[3 * i + 2].c_str(), f.out, f.in, batch, true, false});   // dy^T x
   }
   return out;
-}
-
-class Timer {
- public:
-  explicit Timer(const cudanet::Stream& stream)
-      : stream_(static_cast<cudaStream_t>(stream.handle())) {
-    CUDANET_CUDA_CHECK(cudaEventCreate(&start_));
-    CUDANET_CUDA_CHECK(cudaEventCreate(&stop_));
-    int device = stream.device().index(), l2 = 0;
-    CUDANET_CUDA_CHECK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, device));
-    flush_bytes_ = std::max<std::int64_t>(256LL << 20, 4LL * l2);
-    flush_ = Tensor::empty({flush_bytes_}, DType::kUInt8, stream.device());
-  }
-  ~Timer() {
-    CUDANET_CUDA_CHECK_NOTHROW(cudaEventDestroy(start_));
-    CUDANET_CUDA_CHECK_NOTHROW(cudaEventDestroy(stop_));
-  }
-  Timer(const Timer&) = delete;
-  Timer& operator=(const Timer&) = delete;
-
-  // Median milliseconds of `runs` calls of f, each after an L2 flush.
-  template <typename F>
-  double median_ms(F&& f, int warmup, int runs) {
-    for (int i = 0; i < warmup; ++i) f();
-    std::vector<double> ms;
-    for (int i = 0; i < runs; ++i) {
-      CUDANET_CUDA_CHECK(cudaMemsetAsync(flush_.data_ptr(), i & 0xff,
-                                         static_cast<std::size_t>(flush_bytes_), stream_));
-      CUDANET_CUDA_CHECK(cudaEventRecord(start_, stream_));
-      f();
-      CUDANET_CUDA_CHECK(cudaEventRecord(stop_, stream_));
-      CUDANET_CUDA_CHECK(cudaEventSynchronize(stop_));
-      float t = 0;
-      CUDANET_CUDA_CHECK(cudaEventElapsedTime(&t, start_, stop_));
-      ms.push_back(t);
-    }
-    std::sort(ms.begin(), ms.end());
-    return ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
-  }
-
- private:
-  cudaStream_t stream_;
-  cudaEvent_t start_ = nullptr, stop_ = nullptr;
-  std::int64_t flush_bytes_ = 0;
-  Tensor flush_;
-};
-
-// max |x - y| / max |y| over all elements.
-double max_rel_diff(const Tensor& x, const Tensor& y) {
-  const std::vector<float> a = x.to_vector<float>(), b = y.to_vector<float>();
-  double diff = 0, scale = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    diff = std::max(diff, static_cast<double>(std::fabs(a[i] - b[i])));
-    scale = std::max(scale, static_cast<double>(std::fabs(b[i])));
-  }
-  return scale > 0 ? diff / scale : diff;
 }
 
 void write_json(const std::string& path, const std::string& device, int runs,
@@ -178,7 +121,7 @@ int run(int argc, char** argv) {
   const auto props = cudanet::cuda::properties(0);
   cudanet::kernels::set_allow_tf32(false);
   const cudanet::Stream stream = cudanet::current_stream(gpu);
-  Timer timer(stream);
+  GpuTimer timer(stream);
   cudanet::Generator gen(2024);
 
   std::printf("# GEMM: hand-written SGEMM vs cuBLAS FP32 (TF32 off) on %s (%d SMs)\n\n",
