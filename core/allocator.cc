@@ -2,12 +2,14 @@
 #include "core/allocator.h"
 
 #include <cstdlib>
+#include <string>
 
 #include "core/caching_allocator.h"
 #include "core/config.h"
 #include "core/cuda_allocator.h"
 #include "core/cuda_runtime.h"
 #include "core/error.h"
+#include "core/pinned_allocator.h"
 
 namespace cudanet {
 
@@ -40,8 +42,21 @@ class CpuAllocator final : public Allocator {
 
 }  // namespace
 
+bool cpu_caching_disabled() {
+  const char* env = std::getenv("CUDANET_NO_CACHING");
+  return env != nullptr && *env != '\0' && std::string(env) != "0";
+}
+
+// Note: CPU tensors come from a cache of freed blocks by power-of-two size class (the host
+// caching allocator of core/pinned_allocator.h over 64-byte aligned memory): a training step
+// allocates the same sizes every time, and fresh large allocations cost page faults. With
+// CUDANET_NO_CACHING=1 every tensor is its own posix_memalign, so memory checkers see each one.
 Allocator& cpu_allocator() {
-  static auto* const allocator = new CpuAllocator();  // leaked: outlives every DataPtr
+  // Leaked: outlives every DataPtr.
+  static Allocator* const allocator =
+      cpu_caching_disabled()
+          ? static_cast<Allocator*>(new CpuAllocator())
+          : static_cast<Allocator*>(new HostCachingAllocator(make_aligned_host_backend()));
   return *allocator;
 }
 

@@ -94,7 +94,7 @@ DataPtr HostCachingAllocator::allocate(std::size_t nbytes, const Stream& stream)
 void HostCachingAllocator::throw_out_of_memory(std::size_t nbytes) const {
   throw OutOfMemoryError(
       detail::str("out of memory: tried to allocate ", format_bytes(nbytes), " (", nbytes,
-                  " bytes) of ", stats_.pinned ? "pinned" : "aligned", " host memory; ",
+                  " bytes) of ", stats_.pinned ? "pinned host" : "CPU", " memory; ",
                   format_bytes(static_cast<std::uint64_t>(stats_.reserved_bytes)),
                   " held by the host allocator, all of it in use or awaiting stream events"),
       __FILE__, __LINE__, nbytes);

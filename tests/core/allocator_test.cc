@@ -3,6 +3,7 @@
 #include "core/allocator.h"
 
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <gtest/gtest.h>
 #include <limits>
@@ -49,6 +50,21 @@ TEST(CpuAllocator, HugeRequestThrowsOutOfMemoryError) {
     EXPECT_EQ(e.requested_bytes(), huge);
     EXPECT_NE(e.message().find("CPU memory"), std::string::npos) << e.message();
   }
+}
+
+TEST(CpuAllocator, ReusesFreedBlocksUnlessCachingIsOff) {
+  const char* env = std::getenv("CUDANET_NO_CACHING");
+  const bool caching = env == nullptr || *env == '\0' || std::string(env) == "0";
+  void* first = nullptr;
+  {
+    DataPtr p = cpu_allocator().allocate(3 << 20, Stream());
+    first = p.get();
+  }
+  DataPtr again = cpu_allocator().allocate((3 << 20) - 100, Stream());  // the same size class
+  if (caching) {
+    EXPECT_EQ(again.get(), first);
+  }
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(again.get()) % 64, 0u);
 }
 
 TEST(GetAllocator, CpuAndCudaDevices) {
