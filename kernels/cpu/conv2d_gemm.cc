@@ -1,56 +1,67 @@
-// The fast CPU convolution: im2col + GEMM per image and group, images spread over threads.
+// The fast CPU convolution: im2col over a chunk of images + one BLAS GEMM per group.
 //
 // The reference (kernels/cpu/conv2d.cc) is the oracle; this is what training on the CPU runs.
-// Per image n and group g, with col the [C/g·R·S, P·Q] patch matrix of x[n, g]:
-//   forward          y[n, g]  = W_g · col (+ bias)
-//   backward data    dx[n, g] = col2im(W_gᵀ · dy[n, g])
-//   backward filter  dW_g     = Σ_n dy[n, g] · colᵀ  (per-thread partial sums added in a fixed
-//                               order, so the result does not depend on the thread count)
-// The GEMMs are loops whose innermost index walks contiguous memory, which compilers vectorise.
+// For a chunk of B images and group g, col is the [C/g·R·S, B·P·Q] patch matrix (each image's
+// patches in its own column range) and Y_g, dY_g are [K/g, B·P·Q]:
+//   forward          Y_g   = W_g · col           (then scattered to y[n, g·K/g + k] + bias)
+//   backward data    col   = W_gᵀ · dY_g         (then col2im into dx)
+//   backward filter  dW_g += dY_g · colᵀ         (chunks added in order: deterministic)
+// The GEMMs go to OpenBLAS (kernels/gemm.h, cpu::gemm_blas), which spreads them over the cores;
+// im2col / col2im / the scatters run per image on a few threads. Chunks keep col under
+// kMaxColElements, so memory stays bounded for large batches.
 #include <algorithm>
 #include <thread>
 #include <vector>
 
 #include "kernels/conv2d.h"
+#include "kernels/gemm.h"
 
 namespace cudanet::kernels::cpu {
 
 namespace {
 
-// Runs body(begin, end) over [0, n) split into contiguous chunks on up to hardware threads.
+constexpr std::int64_t kMaxColElements = std::int64_t{1} << 24;  // 64 MiB of float32
+
+// Runs body(i) for i in [0, n) on up to hardware-concurrency threads (contiguous chunks).
 template <typename Body>
-void parallel_chunks(std::int64_t n, std::int64_t min_per_thread, Body&& body) {
+void parallel_for(std::int64_t n, Body&& body) {
   const std::int64_t hw = std::max(1u, std::thread::hardware_concurrency());
-  const std::int64_t threads =
-      std::clamp<std::int64_t>(n / std::max<std::int64_t>(min_per_thread, 1), 1, hw);
+  const std::int64_t threads = std::clamp<std::int64_t>(n, 1, hw);
   if (threads <= 1) {
-    body(0, n, 0);
+    for (std::int64_t i = 0; i < n; ++i) body(i);
     return;
   }
-  std::vector<std::thread> pool;
   const std::int64_t chunk = (n + threads - 1) / threads;
+  std::vector<std::thread> pool;
   for (std::int64_t t = 1; t < threads; ++t) {
-    const std::int64_t b = t * chunk, e = std::min(n, b + chunk);
-    if (b < e) pool.emplace_back([&body, b, e, t] { body(b, e, t); });
+    pool.emplace_back([&body, t, chunk, n] {
+      for (std::int64_t i = t * chunk; i < std::min(n, (t + 1) * chunk); ++i) body(i);
+    });
   }
-  body(0, std::min(n, chunk), 0);
+  for (std::int64_t i = 0; i < std::min(n, chunk); ++i) body(i);
   for (std::thread& th : pool) th.join();
 }
 
-// col[(c·R + r)·S + s][p·Q + q] = x[c][p·sh − ph + r·dh][q·sw − pw + s·dw] (0 outside).
+// col[(c·R + r)·S + s][p·Q + q] (row stride ld) = x[c][p·sh − ph + r·dh][q·sw − pw + s·dw], 0
+// outside the image.
 template <typename T>
-void im2col(const T* x, T* col, std::int64_t channels, const Conv2dGeometry& g) {
+void im2col(const T* x, T* col, std::int64_t ld, std::int64_t channels, const Conv2dGeometry& g) {
   const Conv2dParams& pr = g.params;
   for (std::int64_t c = 0; c < channels; ++c) {
     for (std::int64_t r = 0; r < g.r; ++r) {
       for (std::int64_t s = 0; s < g.s; ++s) {
-        T* out = col + ((c * g.r + r) * g.s + s) * g.p * g.q;
+        T* out = col + ((c * g.r + r) * g.s + s) * ld;
         for (std::int64_t p = 0; p < g.p; ++p) {
           const std::int64_t ih = p * pr.stride_h - pr.pad_h + r * pr.dilation_h;
+          T* row = out + p * g.q;
+          if (ih < 0 || ih >= g.h) {
+            std::fill(row, row + g.q, T(0));
+            continue;
+          }
+          const T* xrow = x + (c * g.h + ih) * g.w;
           for (std::int64_t q = 0; q < g.q; ++q) {
             const std::int64_t iw = q * pr.stride_w - pr.pad_w + s * pr.dilation_w;
-            const bool inside = ih >= 0 && ih < g.h && iw >= 0 && iw < g.w;
-            out[p * g.q + q] = inside ? x[(c * g.h + ih) * g.w + iw] : T(0);
+            row[q] = iw >= 0 && iw < g.w ? xrow[iw] : T(0);
           }
         }
       }
@@ -58,21 +69,22 @@ void im2col(const T* x, T* col, std::int64_t channels, const Conv2dGeometry& g) 
   }
 }
 
-// dx[c][ih][iw] += col[...] for every patch element (the adjoint of im2col); dx zeroed first.
+// The adjoint of im2col: dx[c][ih][iw] = Σ of the col entries that read it (dx zeroed first).
 template <typename T>
-void col2im(const T* col, T* dx, std::int64_t channels, const Conv2dGeometry& g) {
+void col2im(const T* col, std::int64_t ld, T* dx, std::int64_t channels, const Conv2dGeometry& g) {
   const Conv2dParams& pr = g.params;
   std::fill(dx, dx + channels * g.h * g.w, T(0));
   for (std::int64_t c = 0; c < channels; ++c) {
     for (std::int64_t r = 0; r < g.r; ++r) {
       for (std::int64_t s = 0; s < g.s; ++s) {
-        const T* in = col + ((c * g.r + r) * g.s + s) * g.p * g.q;
+        const T* in = col + ((c * g.r + r) * g.s + s) * ld;
         for (std::int64_t p = 0; p < g.p; ++p) {
           const std::int64_t ih = p * pr.stride_h - pr.pad_h + r * pr.dilation_h;
           if (ih < 0 || ih >= g.h) continue;
+          T* dxrow = dx + (c * g.h + ih) * g.w;
           for (std::int64_t q = 0; q < g.q; ++q) {
             const std::int64_t iw = q * pr.stride_w - pr.pad_w + s * pr.dilation_w;
-            if (iw >= 0 && iw < g.w) dx[(c * g.h + ih) * g.w + iw] += in[p * g.q + q];
+            if (iw >= 0 && iw < g.w) dxrow[iw] += in[p * g.q + q];
           }
         }
       }
@@ -80,49 +92,32 @@ void col2im(const T* col, T* dx, std::int64_t channels, const Conv2dGeometry& g)
   }
 }
 
-// C[m][n] (+)= Σ_k A[m][k] · B[k][n]; A is [M, K] with row stride lda, B [K, N], C [M, N].
+// Row-major C[m×n] = alpha·op(A)·op(B) + beta·C with leading dimensions.
 template <typename T>
-void gemm_nn(std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std::int64_t lda,
-             const T* b, T* c, bool accumulate) {
-  for (std::int64_t i = 0; i < m; ++i) {
-    T* crow = c + i * n;
-    if (!accumulate) std::fill(crow, crow + n, T(0));
-    for (std::int64_t kk = 0; kk < k; ++kk) {
-      const T av = a[i * lda + kk];
-      const T* brow = b + kk * n;
-      for (std::int64_t j = 0; j < n; ++j) crow[j] += av * brow[j];
-    }
-  }
+void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, const T* a,
+          std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
+  GemmProblem p;
+  p.m = m;
+  p.n = n;
+  p.k = k;
+  p.trans_a = ta;
+  p.trans_b = tb;
+  p.lda = lda;
+  p.ldb = ldb;
+  p.ldc = ldc;
+  gemm_blas<T>(p, T(1), a, b, beta, c);
 }
 
-// C[m][n] = Σ_k A[k][m] · B[k][n] (A transposed): A is [K, M] with row stride lda.
-template <typename T>
-void gemm_tn(std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std::int64_t lda,
-             const T* b, T* c) {
-  std::fill(c, c + m * n, T(0));
-  for (std::int64_t kk = 0; kk < k; ++kk) {
-    const T* brow = b + kk * n;
-    for (std::int64_t i = 0; i < m; ++i) {
-      const T av = a[kk * lda + i];
-      T* crow = c + i * n;
-      for (std::int64_t j = 0; j < n; ++j) crow[j] += av * brow[j];
-    }
-  }
-}
+struct Chunking {
+  std::int64_t images;  // per chunk
+  std::int64_t crs, pq;
+};
 
-// C[m][n] += Σ_k A[m][k] · B[n][k] (B transposed), via rows of Bᵀ: B is [N, K].
-template <typename T>
-void gemm_nt_accumulate(std::int64_t m, std::int64_t n, std::int64_t k, const T* a, const T* b,
-                        T* c, std::int64_t ldc) {
-  for (std::int64_t i = 0; i < m; ++i) {
-    for (std::int64_t j = 0; j < n; ++j) {
-      const T* arow = a + i * k;
-      const T* brow = b + j * k;
-      T sum = 0;
-      for (std::int64_t kk = 0; kk < k; ++kk) sum += arow[kk] * brow[kk];
-      c[i * ldc + j] += sum;
-    }
-  }
+Chunking chunking(const Conv2dGeometry& g) {
+  const std::int64_t crs = g.c_per_group() * g.r * g.s, pq = g.p * g.q;
+  const std::int64_t per_image = std::max<std::int64_t>(crs * pq, 1);
+  return {std::clamp<std::int64_t>(kMaxColElements / per_image, 1, std::max<std::int64_t>(g.n, 1)),
+          crs, pq};
 }
 
 }  // namespace
@@ -130,68 +125,77 @@ void gemm_nt_accumulate(std::int64_t m, std::int64_t n, std::int64_t k, const T*
 template <typename T>
 void conv2d_forward_gemm(const T* x, const T* w, const T* bias, T* y, const Conv2dGeometry& g) {
   const std::int64_t cg = g.c_per_group(), kg = g.k_per_group();
-  const std::int64_t crs = cg * g.r * g.s, pq = g.p * g.q;
-  parallel_chunks(g.n, 1, [&](std::int64_t begin, std::int64_t end, std::int64_t) {
-    std::vector<T> col(static_cast<std::size_t>(crs * pq));
-    for (std::int64_t n = begin; n < end; ++n) {
-      for (std::int64_t grp = 0; grp < g.groups(); ++grp) {
-        im2col(x + (n * g.c + grp * cg) * g.h * g.w, col.data(), cg, g);
-        T* out = y + (n * g.k + grp * kg) * pq;
-        gemm_nn(kg, pq, crs, w + grp * kg * crs, crs, col.data(), out, false);
-        if (bias != nullptr) {
-          for (std::int64_t k = 0; k < kg; ++k) {
-            const T b = bias[grp * kg + k];
-            for (std::int64_t i = 0; i < pq; ++i) out[k * pq + i] += b;
-          }
+  const Chunking ch = chunking(g);
+  std::vector<T> col, out;
+  for (std::int64_t n0 = 0; n0 < g.n; n0 += ch.images) {
+    const std::int64_t nb = std::min(ch.images, g.n - n0), ld = nb * ch.pq;
+    col.resize(static_cast<std::size_t>(ch.crs * ld));
+    out.resize(static_cast<std::size_t>(kg * ld));
+    for (std::int64_t grp = 0; grp < g.groups(); ++grp) {
+      parallel_for(nb, [&](std::int64_t i) {
+        im2col(x + ((n0 + i) * g.c + grp * cg) * g.h * g.w, col.data() + i * ch.pq, ld, cg, g);
+      });
+      gemm<T>(false, false, kg, ld, ch.crs, w + grp * kg * ch.crs, ch.crs, col.data(), ld, T(0),
+              out.data(), ld);
+      parallel_for(nb, [&](std::int64_t i) {
+        for (std::int64_t k = 0; k < kg; ++k) {
+          const T b = bias != nullptr ? bias[grp * kg + k] : T(0);
+          const T* src = out.data() + k * ld + i * ch.pq;
+          T* dst = y + ((n0 + i) * g.k + grp * kg + k) * ch.pq;
+          for (std::int64_t j = 0; j < ch.pq; ++j) dst[j] = src[j] + b;
         }
-      }
+      });
     }
-  });
+  }
 }
 
 template <typename T>
 void conv2d_backward_data_gemm(const T* dy, const T* w, T* dx, const Conv2dGeometry& g) {
   const std::int64_t cg = g.c_per_group(), kg = g.k_per_group();
-  const std::int64_t crs = cg * g.r * g.s, pq = g.p * g.q;
-  parallel_chunks(g.n, 1, [&](std::int64_t begin, std::int64_t end, std::int64_t) {
-    std::vector<T> col(static_cast<std::size_t>(crs * pq));
-    for (std::int64_t n = begin; n < end; ++n) {
-      for (std::int64_t grp = 0; grp < g.groups(); ++grp) {
-        gemm_tn(crs, pq, kg, w + grp * kg * crs, crs, dy + (n * g.k + grp * kg) * pq, col.data());
-        col2im(col.data(), dx + (n * g.c + grp * cg) * g.h * g.w, cg, g);
-      }
+  const Chunking ch = chunking(g);
+  std::vector<T> col, dyt;
+  for (std::int64_t n0 = 0; n0 < g.n; n0 += ch.images) {
+    const std::int64_t nb = std::min(ch.images, g.n - n0), ld = nb * ch.pq;
+    col.resize(static_cast<std::size_t>(ch.crs * ld));
+    dyt.resize(static_cast<std::size_t>(kg * ld));
+    for (std::int64_t grp = 0; grp < g.groups(); ++grp) {
+      parallel_for(nb, [&](std::int64_t i) {
+        for (std::int64_t k = 0; k < kg; ++k) {
+          const T* src = dy + ((n0 + i) * g.k + grp * kg + k) * ch.pq;
+          std::copy(src, src + ch.pq, dyt.data() + k * ld + i * ch.pq);
+        }
+      });
+      gemm<T>(true, false, ch.crs, ld, kg, w + grp * kg * ch.crs, ch.crs, dyt.data(), ld, T(0),
+              col.data(), ld);
+      parallel_for(nb, [&](std::int64_t i) {
+        col2im(col.data() + i * ch.pq, ld, dx + ((n0 + i) * g.c + grp * cg) * g.h * g.w, cg, g);
+      });
     }
-  });
+  }
 }
 
 template <typename T>
 void conv2d_backward_filter_gemm(const T* dy, const T* x, T* dw, const Conv2dGeometry& g) {
   const std::int64_t cg = g.c_per_group(), kg = g.k_per_group();
-  const std::int64_t crs = cg * g.r * g.s, pq = g.p * g.q;
-  const std::int64_t wsize = g.k * crs;
-  // Fixed chunking by image count, so the summation order never depends on the machine.
-  constexpr std::int64_t kImagesPerChunk = 8;
-  const std::int64_t chunks = (g.n + kImagesPerChunk - 1) / kImagesPerChunk;
-  std::vector<T> partial(static_cast<std::size_t>(std::max<std::int64_t>(chunks, 1) * wsize), T(0));
-  parallel_chunks(chunks, 1, [&](std::int64_t begin, std::int64_t end, std::int64_t) {
-    std::vector<T> col(static_cast<std::size_t>(crs * pq));
-    for (std::int64_t ch = begin; ch < end; ++ch) {
-      T* acc = partial.data() + ch * wsize;
-      const std::int64_t n_end = std::min(g.n, (ch + 1) * kImagesPerChunk);
-      for (std::int64_t n = ch * kImagesPerChunk; n < n_end; ++n) {
-        for (std::int64_t grp = 0; grp < g.groups(); ++grp) {
-          im2col(x + (n * g.c + grp * cg) * g.h * g.w, col.data(), cg, g);
-          // dW_g[k][crs] += Σ_pq dy[k][pq] · col[crs][pq]
-          gemm_nt_accumulate(kg, crs, pq, dy + (n * g.k + grp * kg) * pq, col.data(),
-                             acc + grp * kg * crs, crs);
+  const Chunking ch = chunking(g);
+  std::fill(dw, dw + g.k * ch.crs, T(0));
+  std::vector<T> col, dyt;
+  for (std::int64_t n0 = 0; n0 < g.n; n0 += ch.images) {
+    const std::int64_t nb = std::min(ch.images, g.n - n0), ld = nb * ch.pq;
+    col.resize(static_cast<std::size_t>(ch.crs * ld));
+    dyt.resize(static_cast<std::size_t>(kg * ld));
+    for (std::int64_t grp = 0; grp < g.groups(); ++grp) {
+      parallel_for(nb, [&](std::int64_t i) {
+        im2col(x + ((n0 + i) * g.c + grp * cg) * g.h * g.w, col.data() + i * ch.pq, ld, cg, g);
+        for (std::int64_t k = 0; k < kg; ++k) {
+          const T* src = dy + ((n0 + i) * g.k + grp * kg + k) * ch.pq;
+          std::copy(src, src + ch.pq, dyt.data() + k * ld + i * ch.pq);
         }
-      }
+      });
+      // dW_g[kg, crs] += dY_g[kg, ld] · colᵀ (col is [crs, ld]).
+      gemm<T>(false, true, kg, ch.crs, ld, dyt.data(), ld, col.data(), ld, T(1),
+              dw + grp * kg * ch.crs, ch.crs);
     }
-  });
-  std::fill(dw, dw + wsize, T(0));
-  for (std::int64_t ch = 0; ch < chunks; ++ch) {
-    const T* acc = partial.data() + ch * wsize;
-    for (std::int64_t i = 0; i < wsize; ++i) dw[i] += acc[i];
   }
 }
 
