@@ -65,6 +65,11 @@ class Layer {
   void to(DType dtype);
   virtual void set_backend(Backend backend);
   Backend backend() const { return backend_; }
+  // Whether backward() must return dx. A network's first layer has no use for it (nothing is
+  // below it): turning it off there saves a whole backward-data pass. Layers that would do
+  // extra work for dx honour it and then return an undefined tensor.
+  void set_input_grad(bool on) { input_grad_ = on; }
+  bool input_grad() const { return input_grad_; }
   void zero_grad();
   std::int64_t num_parameters();
 
@@ -77,6 +82,7 @@ class Layer {
   static Parameter make_parameter(const char* name, const Shape& shape);
 
   Backend backend_ = Backend::kNative;
+  bool input_grad_ = true;
 };
 
 using LayerPtr = std::unique_ptr<Layer>;

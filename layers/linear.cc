@@ -45,8 +45,8 @@ Tensor Linear::forward(const Tensor& x, Mode mode) {
 
 Tensor Linear::backward(const Tensor& dy) {
   require_saved(x_, "input");
-  Tensor dx = Tensor::empty(x_.shape(), x_.dtype(), x_.device());
-  kernels::linear_backward_into(dy, x_, weight_.value, &dx, &weight_.grad,
+  Tensor dx = input_grad_ ? Tensor::empty(x_.shape(), x_.dtype(), x_.device()) : Tensor();
+  kernels::linear_backward_into(dy, x_, weight_.value, input_grad_ ? &dx : nullptr, &weight_.grad,
                                 has_bias_ ? &bias_.grad : nullptr, /*accumulate=*/true);
   return dx;
 }
@@ -111,6 +111,7 @@ Tensor Conv2d::backward(const Tensor& dy) {
   accumulate(weight_,
              kernels::conv2d_backward_filter(dy, x_, weight_.value.shape(), params_, algo_));
   if (options_.bias) accumulate(bias_, kernels::conv2d_backward_bias(dy));
+  if (!input_grad_) return Tensor();
   return kernels::conv2d_backward_data(dy, weight_.value, x_.shape(), params_, algo_);
 }
 

@@ -39,6 +39,31 @@ Tensor Sequential::backward(const Tensor& dy) {
   return g;
 }
 
+void Sequential::backward_parameters(const Tensor& dy) {
+  std::size_t first = children_.size();
+  for (std::size_t i = 0; i < children_.size() && first == children_.size(); ++i) {
+    if (!children_[i].second->parameters().empty()) first = i;
+  }
+  Tensor g = dy;
+  for (std::size_t i = children_.size(); i-- > first;) {
+    Layer& layer = *children_[i].second;
+    CUDANET_RANGE((children_[i].first + "/backward").c_str());
+    if (i == first) {
+      const bool was = layer.input_grad();
+      layer.set_input_grad(false);
+      try {
+        layer.backward(g);
+      } catch (...) {
+        layer.set_input_grad(was);
+        throw;
+      }
+      layer.set_input_grad(was);
+      return;
+    }
+    g = layer.backward(g);
+  }
+}
+
 std::vector<Parameter*> Sequential::parameters() {
   std::vector<Parameter*> out;
   for (auto& c : children_) {

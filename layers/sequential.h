@@ -26,6 +26,9 @@ class Sequential : public Layer {
   Shape output_shape(const Shape& input) const override;
   Tensor forward(const Tensor& x, Mode mode) override;
   Tensor backward(const Tensor& dy) override;
+  // Backpropagates `dy` for the parameter gradients only: stops at the first layer that has
+  // parameters and does not compute its input gradient (what a training step needs).
+  void backward_parameters(const Tensor& dy);
   std::vector<Parameter*> parameters() override;
   std::vector<NamedTensor> buffers() override;
   std::vector<NamedTensor> state(const std::string& prefix) override;

@@ -238,7 +238,7 @@ TrainResult run_training(const TrainConfig& c, std::ostream& out) {
             Error, "the loss became ", loss, " at epoch ", epoch + 1, " step ", step + 1,
             last_path.empty() ? std::string() : "; the last good checkpoint is " + last_path);
       }
-      model->backward(loss_fn.backward());
+      model->backward_parameters(loss_fn.backward());
       if (c.clip_grad_norm > 0) clip_grad_norm(model->named_parameters(""), c.clip_grad_norm);
       optimizer->step();
       loss_sum += loss * static_cast<double>(b.size());

@@ -120,6 +120,34 @@ TEST(LayerGradients, FlattenAndSequential) {
   expect_gradients(net, random_tensor({2, 2, 4, 4}, kF64, 10));
 }
 
+TEST(Sequential, BackwardParametersGivesTheSameGradientsWithoutTheInputGradient) {
+  Generator g(17);
+  Sequential net;
+  net.emplace<Flatten>("flat");  // parameter-free layers below the first parameterised one
+  net.emplace<Linear>("fc1", 12, 5, true, &g);
+  net.emplace<Tanh>("act");
+  net.emplace<Linear>("fc2", 5, 3, true, &g);
+  const Tensor x = random_tensor({4, 3, 2, 2}, DType::kFloat32, 18);
+  const Tensor dy = random_tensor({4, 3}, DType::kFloat32, 19);
+  net.zero_grad();
+  net.forward(x, Mode::kTrain);
+  EXPECT_EQ(net.backward(dy).shape(), x.shape());
+  std::vector<Tensor> full;
+  for (Parameter* p : net.parameters()) full.push_back(p->grad.clone());
+  net.zero_grad();
+  net.forward(x, Mode::kTrain);
+  net.backward_parameters(dy);
+  const auto params = net.parameters();
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    EXPECT_TRUE(testing::all_equal(params[i]->grad, full[i])) << i;
+  }
+  EXPECT_TRUE(net.child("fc1").input_grad());  // restored afterwards
+  Conv2d c(1, 2, Conv2dOptions::square(3));
+  c.set_input_grad(false);
+  c.forward(random_tensor({1, 1, 5, 5}, DType::kFloat32, 20), Mode::kTrain);
+  EXPECT_FALSE(c.backward(random_tensor({1, 2, 3, 3}, DType::kFloat32, 21)).defined());
+}
+
 TEST(Losses, CrossEntropyGradient) {
   CrossEntropyLoss loss;
   const Tensor logits = random_tensor({4, 5}, kF64, 12, -2, 2);
