@@ -1,10 +1,12 @@
 // `cudanet train`, `cudanet eval` and `cudanet summary`.
+#include <filesystem>
 #include <iostream>
 
 #include "kernels/common.h"
 #include "layers/models.h"
 #include "tools/args.h"
 #include "tools/commands.h"
+#include "tools/plot.h"
 #include "train/checkpoint.h"
 #include "train/fashion_mnist.h"
 #include "train/trainer.h"
@@ -41,13 +43,24 @@ int run_train(const std::vector<std::string>& args) {
       .flag("--stop-after", &c.stop_after, "end this run after N epochs (resume later; 0: off)")
       .toggle("--deterministic", &deterministic, "reductions without atomics (bitwise repeatable)");
   if (!p.parse(args)) return 0;
-  try {
+  try {  // names the user typed: mistakes are usage errors (exit code 2)
     c.backend = layers::parse_backend(backend);
+    layers::model_input_shape(c.model);
   } catch (const ValueError& e) {
     throw UsageError(e.message(), __FILE__, __LINE__);
   }
   if (deterministic) kernels::set_deterministic(true);
-  train::run_training(c, std::cout);
+  const train::TrainResult result = train::run_training(c, std::cout);
+  if (!c.metrics_out.empty()) {  // the curves next to the metrics, where gnuplot is installed
+    const std::filesystem::path png =
+        std::filesystem::path(c.metrics_out).replace_extension(".png");
+    std::string why;
+    if (plot_training_curves(result.epochs, png.string(), &why)) {
+      std::cout << "training curves: " << png.string() << "\n";
+    } else {
+      std::cout << "no plot of the training curves: " << why << "\n";
+    }
+  }
   return 0;
 }
 
