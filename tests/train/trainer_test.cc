@@ -109,6 +109,36 @@ TEST(Trainer, ResumedRunEqualsUninterruptedRun) {
   }
 }
 
+TEST(Trainer, ANonFiniteLossStopsTrainingAndKeepsTheLastGoodCheckpoint) {
+  REQUIRE_FASHION_MNIST();
+  const fs::path dir = scratch("nan");
+  std::ostringstream out;
+  TrainConfig c = small_config(dir);
+  c.epochs = 1;
+  run_training(c, out);  // a good checkpoint after epoch 1
+  const auto good = fs::last_write_time(dir / "ckpt" / "last.safetensors");
+  c.epochs = 3;
+  c.resume = true;
+  c.lr = 1e12;  // diverges at once
+  c.momentum = 0;
+  try {
+    run_training(c, out);
+    FAIL() << "expected the run to stop on a non-finite loss";
+  } catch (const Error& e) {
+    const std::string m = e.message();
+    EXPECT_NE(m.find("epoch 2"), std::string::npos) << m;
+    EXPECT_NE(m.find("step"), std::string::npos) << m;
+    EXPECT_NE(m.find("last.safetensors"), std::string::npos) << m;
+  }
+  EXPECT_EQ(fs::last_write_time(dir / "ckpt" / "last.safetensors"), good);
+  Generator g(0);
+  auto m = layers::make_model("mlp", g);
+  EXPECT_EQ(
+      load_checkpoint((dir / "ckpt" / "last.safetensors").string(), *m, nullptr, nullptr, "mlp")
+          .epoch,
+      1);
+}
+
 TEST(Trainer, RejectsBadConfigurationsAndForeignCheckpoints) {
   REQUIRE_FASHION_MNIST();
   const fs::path dir = scratch("bad");
