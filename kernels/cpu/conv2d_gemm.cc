@@ -42,8 +42,19 @@ void parallel_for(std::int64_t n, Body&& body) {
   for (std::thread& th : pool) th.join();
 }
 
+// The output columns q whose input column q·stride − pad + offset lies in [0, w): [first, last).
+inline void valid_columns(std::int64_t q_count, std::int64_t w, std::int64_t stride,
+                          std::int64_t pad, std::int64_t offset, std::int64_t* first,
+                          std::int64_t* last) {
+  const std::int64_t shift = offset - pad;  // iw = q·stride + shift
+  std::int64_t lo = shift >= 0 ? 0 : (-shift + stride - 1) / stride;
+  std::int64_t hi = w - shift <= 0 ? 0 : (w - shift + stride - 1) / stride;
+  *first = std::min(lo, q_count);
+  *last = std::clamp(hi, *first, q_count);
+}
+
 // col[(c·R + r)·S + s][p·Q + q] (row stride ld) = x[c][p·sh − ph + r·dh][q·sw − pw + s·dw], 0
-// outside the image.
+// outside the image. Rows are copied in one run where the stride is 1.
 template <typename T>
 void im2col(const T* x, T* col, std::int64_t ld, std::int64_t channels, const Conv2dGeometry& g) {
   const Conv2dParams& pr = g.params;
@@ -51,6 +62,9 @@ void im2col(const T* x, T* col, std::int64_t ld, std::int64_t channels, const Co
     for (std::int64_t r = 0; r < g.r; ++r) {
       for (std::int64_t s = 0; s < g.s; ++s) {
         T* out = col + ((c * g.r + r) * g.s + s) * ld;
+        std::int64_t q0 = 0, q1 = 0;
+        valid_columns(g.q, g.w, pr.stride_w, pr.pad_w, s * pr.dilation_w, &q0, &q1);
+        const std::int64_t shift = s * pr.dilation_w - pr.pad_w;
         for (std::int64_t p = 0; p < g.p; ++p) {
           const std::int64_t ih = p * pr.stride_h - pr.pad_h + r * pr.dilation_h;
           T* row = out + p * g.q;
@@ -59,10 +73,13 @@ void im2col(const T* x, T* col, std::int64_t ld, std::int64_t channels, const Co
             continue;
           }
           const T* xrow = x + (c * g.h + ih) * g.w;
-          for (std::int64_t q = 0; q < g.q; ++q) {
-            const std::int64_t iw = q * pr.stride_w - pr.pad_w + s * pr.dilation_w;
-            row[q] = iw >= 0 && iw < g.w ? xrow[iw] : T(0);
+          std::fill(row, row + q0, T(0));
+          if (pr.stride_w == 1) {
+            std::copy(xrow + q0 + shift, xrow + q1 + shift, row + q0);
+          } else {
+            for (std::int64_t q = q0; q < q1; ++q) row[q] = xrow[q * pr.stride_w + shift];
           }
+          std::fill(row + q1, row + g.q, T(0));
         }
       }
     }
@@ -78,14 +95,15 @@ void col2im(const T* col, std::int64_t ld, T* dx, std::int64_t channels, const C
     for (std::int64_t r = 0; r < g.r; ++r) {
       for (std::int64_t s = 0; s < g.s; ++s) {
         const T* in = col + ((c * g.r + r) * g.s + s) * ld;
+        std::int64_t q0 = 0, q1 = 0;
+        valid_columns(g.q, g.w, pr.stride_w, pr.pad_w, s * pr.dilation_w, &q0, &q1);
+        const std::int64_t shift = s * pr.dilation_w - pr.pad_w;
         for (std::int64_t p = 0; p < g.p; ++p) {
           const std::int64_t ih = p * pr.stride_h - pr.pad_h + r * pr.dilation_h;
           if (ih < 0 || ih >= g.h) continue;
           T* dxrow = dx + (c * g.h + ih) * g.w;
-          for (std::int64_t q = 0; q < g.q; ++q) {
-            const std::int64_t iw = q * pr.stride_w - pr.pad_w + s * pr.dilation_w;
-            if (iw >= 0 && iw < g.w) dxrow[iw] += in[p * g.q + q];
-          }
+          const T* row = in + p * g.q;
+          for (std::int64_t q = q0; q < q1; ++q) dxrow[q * pr.stride_w + shift] += row[q];
         }
       }
     }

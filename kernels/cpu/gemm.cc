@@ -1,8 +1,12 @@
 // CPU GEMM: the naive reference (the oracle of the tests) and OpenBLAS.
 #include "kernels/gemm.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <mutex>
+#include <thread>
+#include <vector>
 
 #include "core/config.h"
 
@@ -41,6 +45,70 @@ bool have_openblas() {
   return CUDANET_WITH_OPENBLAS != 0;
 }
 
+#if CUDANET_WITH_OPENBLAS
+namespace {
+
+// One single-threaded OpenBLAS call.
+template <typename T>
+void blas_call(const GemmProblem& p, T alpha, const T* a, const T* b, T beta, T* c) {
+  const auto ta = p.trans_a ? CblasTrans : CblasNoTrans;
+  const auto tb = p.trans_b ? CblasTrans : CblasNoTrans;
+  const auto m = static_cast<blasint>(p.m), n = static_cast<blasint>(p.n),
+             k = static_cast<blasint>(p.k);
+  const auto lda = static_cast<blasint>(p.lda), ldb = static_cast<blasint>(p.ldb),
+             ldc = static_cast<blasint>(p.ldc);
+  if constexpr (sizeof(T) == sizeof(float)) {
+    cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  } else {
+    cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  }
+}
+
+// Note: cudanet runs OpenBLAS single-threaded and splits large products across its own threads
+// by rows or columns of C (every element is still one BLAS dot product, so the result does not
+// depend on the split). OpenBLAS's own worker threads spin (sched_yield) between calls, which on a
+// small machine took a third of the CPU time of a LeNet-5 training step.
+void use_single_threaded_blas() {
+  static std::once_flag once;
+  std::call_once(once, [] { openblas_set_num_threads(1); });
+}
+
+template <typename T>
+void blas_parallel(const GemmProblem& p, T alpha, const T* a, const T* b, T beta, T* c) {
+  constexpr double kFlopsPerThread = 4e6;  // below this a thread costs more than it saves
+  const double flops =
+      2.0 * static_cast<double>(p.m) * static_cast<double>(p.n) * static_cast<double>(p.k);
+  const std::int64_t hw = std::max(1u, std::thread::hardware_concurrency());
+  const bool by_rows = p.m >= p.n;
+  const std::int64_t extent = by_rows ? p.m : p.n;
+  const std::int64_t threads =
+      std::min<std::int64_t>({hw, extent / 8, static_cast<std::int64_t>(flops / kFlopsPerThread)});
+  if (threads <= 1) {
+    blas_call(p, alpha, a, b, beta, c);
+    return;
+  }
+  const std::int64_t chunk = (extent + threads - 1) / threads;
+  const auto part = [&](std::int64_t t) {
+    const std::int64_t begin = t * chunk, end = std::min(extent, begin + chunk);
+    if (begin >= end) return;
+    GemmProblem q = p;
+    if (by_rows) {
+      q.m = end - begin;
+      blas_call(q, alpha, p.trans_a ? a + begin : a + begin * p.lda, b, beta, c + begin * p.ldc);
+    } else {
+      q.n = end - begin;
+      blas_call(q, alpha, a, p.trans_b ? b + begin * p.ldb : b + begin, beta, c + begin);
+    }
+  };
+  std::vector<std::thread> pool;
+  for (std::int64_t t = 1; t < threads; ++t) pool.emplace_back(part, t);
+  part(0);
+  for (std::thread& th : pool) th.join();
+}
+
+}  // namespace
+#endif
+
 template <typename T>
 void gemm_blas(const GemmProblem& p, T alpha, const T* a, const T* b, T beta, T* c) {
 #if CUDANET_WITH_OPENBLAS
@@ -48,17 +116,8 @@ void gemm_blas(const GemmProblem& p, T alpha, const T* a, const T* b, T beta, T*
   const bool fits =
       p.m <= kMax && p.n <= kMax && p.k <= kMax && p.lda <= kMax && p.ldb <= kMax && p.ldc <= kMax;
   if (fits && p.k > 0) {
-    const auto ta = p.trans_a ? CblasTrans : CblasNoTrans;
-    const auto tb = p.trans_b ? CblasTrans : CblasNoTrans;
-    const auto m = static_cast<blasint>(p.m), n = static_cast<blasint>(p.n),
-               k = static_cast<blasint>(p.k);
-    const auto lda = static_cast<blasint>(p.lda), ldb = static_cast<blasint>(p.ldb),
-               ldc = static_cast<blasint>(p.ldc);
-    if constexpr (sizeof(T) == sizeof(float)) {
-      cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    } else {
-      cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    }
+    use_single_threaded_blas();
+    blas_parallel(p, alpha, a, b, beta, c);
     return;
   }
 #endif
