@@ -10,6 +10,7 @@
 #include "core/config.h"
 #include "core/cuda_runtime.h"
 #include "core/error.h"
+#include "core/parallel.h"
 
 namespace cudanet {
 
@@ -127,26 +128,7 @@ void fill_blocks(T* data, std::int64_t n, std::uint64_t seed, std::uint64_t offs
     }
   };
   constexpr std::int64_t kBlocksPerThread = std::int64_t{1} << 16;
-  const std::int64_t threads = std::min<std::int64_t>(
-      std::max(1u, std::thread::hardware_concurrency()), blocks / kBlocksPerThread);
-  if (threads <= 1) {
-    run(0, blocks);
-    return;
-  }
-  const std::int64_t chunk = (blocks + threads - 1) / threads;
-  auto run_chunk = [&](std::int64_t t) {
-    run(std::min(blocks, t * chunk), std::min(blocks, (t + 1) * chunk));
-  };
-  std::vector<std::thread> workers;
-  workers.reserve(static_cast<std::size_t>(threads));
-  std::int64_t t = 1;
-  try {
-    for (; t < threads; ++t) workers.emplace_back(run_chunk, t);
-  } catch (const std::system_error&) {  // no more threads to be had: do the rest here
-  }
-  for (std::int64_t rest = t; rest < threads; ++rest) run_chunk(rest);
-  run_chunk(0);
-  for (std::thread& w : workers) w.join();
+  parallel_for(blocks, kBlocksPerThread, run);
 }
 
 void cpu_fill_uniform(void* data, DType dtype, std::int64_t n, const detail::UniformRange& range,

@@ -1,13 +1,21 @@
 // Activations, CPU reference (see kernels/activation.h for the formulas and conventions).
+// The element loops are split over the cores for large tensors (each element is independent).
 #include "kernels/activation.h"
 
 #include <cmath>
 
+#include "core/parallel.h"
+
 namespace cudanet::kernels::cpu {
 
+namespace {
+
+constexpr std::int64_t kGrain = 1 << 16;  // elements per chunk at least
+
 template <typename T>
-void activation_forward(Activation kind, const T* x, T* y, std::int64_t n, T negative_slope) {
-  for (std::int64_t i = 0; i < n; ++i) {
+void forward_range(Activation kind, const T* x, T* y, std::int64_t begin, std::int64_t end,
+                   T negative_slope) {
+  for (std::int64_t i = begin; i < end; ++i) {
     const T v = x[i];
     switch (kind) {
       case Activation::kReLU:
@@ -27,9 +35,9 @@ void activation_forward(Activation kind, const T* x, T* y, std::int64_t n, T neg
 }
 
 template <typename T>
-void activation_backward(Activation kind, const T* dy, const T* x_or_y, T* dx, std::int64_t n,
-                         T negative_slope) {
-  for (std::int64_t i = 0; i < n; ++i) {
+void backward_range(Activation kind, const T* dy, const T* x_or_y, T* dx, std::int64_t begin,
+                    std::int64_t end, T negative_slope) {
+  for (std::int64_t i = begin; i < end; ++i) {
     const T v = x_or_y[i];
     switch (kind) {
       case Activation::kReLU:
@@ -46,6 +54,23 @@ void activation_backward(Activation kind, const T* dy, const T* x_or_y, T* dx, s
         break;
     }
   }
+}
+
+}  // namespace
+
+template <typename T>
+void activation_forward(Activation kind, const T* x, T* y, std::int64_t n, T negative_slope) {
+  parallel_for(n, kGrain, [&](std::int64_t begin, std::int64_t end) {
+    forward_range(kind, x, y, begin, end, negative_slope);
+  });
+}
+
+template <typename T>
+void activation_backward(Activation kind, const T* dy, const T* x_or_y, T* dx, std::int64_t n,
+                         T negative_slope) {
+  parallel_for(n, kGrain, [&](std::int64_t begin, std::int64_t end) {
+    backward_range(kind, dy, x_or_y, dx, begin, end, negative_slope);
+  });
 }
 
 template void activation_forward<float>(Activation, const float*, float*, std::int64_t, float);

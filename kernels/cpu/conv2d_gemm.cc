@@ -10,9 +10,9 @@
 // im2col / col2im / the scatters run per image on a few threads. Chunks keep col under
 // kMaxColElements, so memory stays bounded for large batches.
 #include <algorithm>
-#include <thread>
 #include <vector>
 
+#include "core/parallel.h"
 #include "kernels/conv2d.h"
 #include "kernels/gemm.h"
 
@@ -22,24 +22,12 @@ namespace {
 
 constexpr std::int64_t kMaxColElements = std::int64_t{1} << 24;  // 64 MiB of float32
 
-// Runs body(i) for i in [0, n) on up to hardware-concurrency threads (contiguous chunks).
+// body(i) for each image i of a chunk, spread over the cores.
 template <typename Body>
-void parallel_for(std::int64_t n, Body&& body) {
-  const std::int64_t hw = std::max(1u, std::thread::hardware_concurrency());
-  const std::int64_t threads = std::clamp<std::int64_t>(n, 1, hw);
-  if (threads <= 1) {
-    for (std::int64_t i = 0; i < n; ++i) body(i);
-    return;
-  }
-  const std::int64_t chunk = (n + threads - 1) / threads;
-  std::vector<std::thread> pool;
-  for (std::int64_t t = 1; t < threads; ++t) {
-    pool.emplace_back([&body, t, chunk, n] {
-      for (std::int64_t i = t * chunk; i < std::min(n, (t + 1) * chunk); ++i) body(i);
-    });
-  }
-  for (std::int64_t i = 0; i < std::min(n, chunk); ++i) body(i);
-  for (std::thread& th : pool) th.join();
+void for_each_image(std::int64_t n, Body&& body) {
+  parallel_for(n, 1, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = begin; i < end; ++i) body(i);
+  });
 }
 
 // The output columns q whose input column q·stride − pad + offset lies in [0, w): [first, last).
@@ -150,12 +138,12 @@ void conv2d_forward_gemm(const T* x, const T* w, const T* bias, T* y, const Conv
     col.resize(static_cast<std::size_t>(ch.crs * ld));
     out.resize(static_cast<std::size_t>(kg * ld));
     for (std::int64_t grp = 0; grp < g.groups(); ++grp) {
-      parallel_for(nb, [&](std::int64_t i) {
+      for_each_image(nb, [&](std::int64_t i) {
         im2col(x + ((n0 + i) * g.c + grp * cg) * g.h * g.w, col.data() + i * ch.pq, ld, cg, g);
       });
       gemm<T>(false, false, kg, ld, ch.crs, w + grp * kg * ch.crs, ch.crs, col.data(), ld, T(0),
               out.data(), ld);
-      parallel_for(nb, [&](std::int64_t i) {
+      for_each_image(nb, [&](std::int64_t i) {
         for (std::int64_t k = 0; k < kg; ++k) {
           const T b = bias != nullptr ? bias[grp * kg + k] : T(0);
           const T* src = out.data() + k * ld + i * ch.pq;
@@ -177,7 +165,7 @@ void conv2d_backward_data_gemm(const T* dy, const T* w, T* dx, const Conv2dGeome
     col.resize(static_cast<std::size_t>(ch.crs * ld));
     dyt.resize(static_cast<std::size_t>(kg * ld));
     for (std::int64_t grp = 0; grp < g.groups(); ++grp) {
-      parallel_for(nb, [&](std::int64_t i) {
+      for_each_image(nb, [&](std::int64_t i) {
         for (std::int64_t k = 0; k < kg; ++k) {
           const T* src = dy + ((n0 + i) * g.k + grp * kg + k) * ch.pq;
           std::copy(src, src + ch.pq, dyt.data() + k * ld + i * ch.pq);
@@ -185,7 +173,7 @@ void conv2d_backward_data_gemm(const T* dy, const T* w, T* dx, const Conv2dGeome
       });
       gemm<T>(true, false, ch.crs, ld, kg, w + grp * kg * ch.crs, ch.crs, dyt.data(), ld, T(0),
               col.data(), ld);
-      parallel_for(nb, [&](std::int64_t i) {
+      for_each_image(nb, [&](std::int64_t i) {
         col2im(col.data() + i * ch.pq, ld, dx + ((n0 + i) * g.c + grp * cg) * g.h * g.w, cg, g);
       });
     }
@@ -203,7 +191,7 @@ void conv2d_backward_filter_gemm(const T* dy, const T* x, T* dw, const Conv2dGeo
     col.resize(static_cast<std::size_t>(ch.crs * ld));
     dyt.resize(static_cast<std::size_t>(kg * ld));
     for (std::int64_t grp = 0; grp < g.groups(); ++grp) {
-      parallel_for(nb, [&](std::int64_t i) {
+      for_each_image(nb, [&](std::int64_t i) {
         im2col(x + ((n0 + i) * g.c + grp * cg) * g.h * g.w, col.data() + i * ch.pq, ld, cg, g);
         for (std::int64_t k = 0; k < kg; ++k) {
           const T* src = dy + ((n0 + i) * g.k + grp * kg + k) * ch.pq;

@@ -6,9 +6,9 @@
 #include <limits>
 #include <mutex>
 #include <thread>
-#include <vector>
 
 #include "core/config.h"
+#include "core/parallel.h"
 
 #if CUDANET_WITH_OPENBLAS
 #include <cblas.h>
@@ -87,10 +87,8 @@ void blas_parallel(const GemmProblem& p, T alpha, const T* a, const T* b, T beta
     blas_call(p, alpha, a, b, beta, c);
     return;
   }
-  const std::int64_t chunk = (extent + threads - 1) / threads;
-  const auto part = [&](std::int64_t t) {
-    const std::int64_t begin = t * chunk, end = std::min(extent, begin + chunk);
-    if (begin >= end) return;
+  // Chunks of at least extent / threads rows (or columns): one BLAS call each.
+  parallel_for(extent, (extent + threads - 1) / threads, [&](std::int64_t begin, std::int64_t end) {
     GemmProblem q = p;
     if (by_rows) {
       q.m = end - begin;
@@ -99,11 +97,7 @@ void blas_parallel(const GemmProblem& p, T alpha, const T* a, const T* b, T beta
       q.n = end - begin;
       blas_call(q, alpha, a, p.trans_b ? b + begin * p.ldb : b + begin, beta, c + begin);
     }
-  };
-  std::vector<std::thread> pool;
-  for (std::int64_t t = 1; t < threads; ++t) pool.emplace_back(part, t);
-  part(0);
-  for (std::thread& th : pool) th.join();
+  });
 }
 
 }  // namespace

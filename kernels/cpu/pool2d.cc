@@ -5,6 +5,8 @@
 #include <cmath>
 #include <limits>
 
+#include "core/parallel.h"
+
 namespace cudanet::kernels::cpu {
 
 namespace {
@@ -31,29 +33,35 @@ std::int64_t divisor_of(const Pool2dGeometry& g, const Window& win) {
 
 template <typename T>
 void max_pool2d_forward(const T* x, T* y, std::int64_t* argmax, const Pool2dGeometry& g) {
-  for (std::int64_t plane = 0; plane < g.planes(); ++plane) {
-    const T* xp = x + plane * g.in_plane();
-    for (std::int64_t oh = 0; oh < g.out_h; ++oh) {
-      for (std::int64_t ow = 0; ow < g.out_w; ++ow) {
-        const Window win = window_of(g, oh, ow);
-        T best = -std::numeric_limits<T>::infinity();
-        std::int64_t best_index = -1;
-        for (std::int64_t ih = win.h0; ih < win.h1; ++ih) {
-          for (std::int64_t iw = win.w0; iw < win.w1; ++iw) {
-            const T v = xp[ih * g.in_w + iw];
-            // The first maximum wins; a NaN is the maximum (the first NaN, then nothing beats it).
-            if (best_index < 0 || v > best || (std::isnan(v) && !std::isnan(best))) {
-              best = v;
-              best_index = ih * g.in_w + iw;
+  // Planes are independent: spread them over the cores (about 16K window reads per chunk).
+  const std::int64_t grain = std::max<std::int64_t>(
+      1, 16384 / std::max<std::int64_t>(1, g.out_plane() * g.kernel_h * g.kernel_w));
+  parallel_for(g.planes(), grain, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t plane = begin; plane < end; ++plane) {
+      const T* xp = x + plane * g.in_plane();
+      for (std::int64_t oh = 0; oh < g.out_h; ++oh) {
+        for (std::int64_t ow = 0; ow < g.out_w; ++ow) {
+          const Window win = window_of(g, oh, ow);
+          T best = -std::numeric_limits<T>::infinity();
+          std::int64_t best_index = -1;
+          for (std::int64_t ih = win.h0; ih < win.h1; ++ih) {
+            for (std::int64_t iw = win.w0; iw < win.w1; ++iw) {
+              const T v = xp[ih * g.in_w + iw];
+              // The first maximum wins; a NaN is the maximum (the first NaN, then nothing beats
+              // it).
+              if (best_index < 0 || v > best || (std::isnan(v) && !std::isnan(best))) {
+                best = v;
+                best_index = ih * g.in_w + iw;
+              }
             }
           }
+          const std::int64_t o = plane * g.out_plane() + oh * g.out_w + ow;
+          y[o] = best;
+          if (argmax != nullptr) argmax[o] = best_index;
         }
-        const std::int64_t o = plane * g.out_plane() + oh * g.out_w + ow;
-        y[o] = best;
-        if (argmax != nullptr) argmax[o] = best_index;
       }
     }
-  }
+  });
 }
 
 template <typename T>
@@ -72,19 +80,24 @@ void max_pool2d_backward(const T* dy, const std::int64_t* argmax, T* dx, const P
 
 template <typename T>
 void avg_pool2d_forward(const T* x, T* y, const Pool2dGeometry& g) {
-  for (std::int64_t plane = 0; plane < g.planes(); ++plane) {
-    const T* xp = x + plane * g.in_plane();
-    for (std::int64_t oh = 0; oh < g.out_h; ++oh) {
-      for (std::int64_t ow = 0; ow < g.out_w; ++ow) {
-        const Window win = window_of(g, oh, ow);
-        T sum = 0;
-        for (std::int64_t ih = win.h0; ih < win.h1; ++ih) {
-          for (std::int64_t iw = win.w0; iw < win.w1; ++iw) sum += xp[ih * g.in_w + iw];
+  // Planes are independent: spread them over the cores (about 16K window reads per chunk).
+  const std::int64_t grain = std::max<std::int64_t>(
+      1, 16384 / std::max<std::int64_t>(1, g.out_plane() * g.kernel_h * g.kernel_w));
+  parallel_for(g.planes(), grain, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t plane = begin; plane < end; ++plane) {
+      const T* xp = x + plane * g.in_plane();
+      for (std::int64_t oh = 0; oh < g.out_h; ++oh) {
+        for (std::int64_t ow = 0; ow < g.out_w; ++ow) {
+          const Window win = window_of(g, oh, ow);
+          T sum = 0;
+          for (std::int64_t ih = win.h0; ih < win.h1; ++ih) {
+            for (std::int64_t iw = win.w0; iw < win.w1; ++iw) sum += xp[ih * g.in_w + iw];
+          }
+          y[plane * g.out_plane() + oh * g.out_w + ow] = sum / static_cast<T>(divisor_of(g, win));
         }
-        y[plane * g.out_plane() + oh * g.out_w + ow] = sum / static_cast<T>(divisor_of(g, win));
       }
     }
-  }
+  });
 }
 
 template <typename T>
