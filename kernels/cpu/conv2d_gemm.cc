@@ -114,6 +114,16 @@ void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, cons
   gemm_blas<T>(p, T(1), a, b, beta, c);
 }
 
+// Scratch buffers kept per thread between calls (grow-only, at most kMaxColElements each):
+// allocating them afresh for every call cost page faults on every training step.
+template <typename T>
+T* scratch(int slot, std::int64_t elements) {
+  thread_local std::vector<T> buffers[3];
+  std::vector<T>& b = buffers[slot];
+  if (static_cast<std::int64_t>(b.size()) < elements) b.resize(static_cast<std::size_t>(elements));
+  return b.data();
+}
+
 struct Chunking {
   std::int64_t images;  // per chunk
   std::int64_t crs, pq;
@@ -132,21 +142,19 @@ template <typename T>
 void conv2d_forward_gemm(const T* x, const T* w, const T* bias, T* y, const Conv2dGeometry& g) {
   const std::int64_t cg = g.c_per_group(), kg = g.k_per_group();
   const Chunking ch = chunking(g);
-  std::vector<T> col, out;
   for (std::int64_t n0 = 0; n0 < g.n; n0 += ch.images) {
     const std::int64_t nb = std::min(ch.images, g.n - n0), ld = nb * ch.pq;
-    col.resize(static_cast<std::size_t>(ch.crs * ld));
-    out.resize(static_cast<std::size_t>(kg * ld));
+    T* col = scratch<T>(0, ch.crs * ld);
+    T* out = scratch<T>(1, kg * ld);
     for (std::int64_t grp = 0; grp < g.groups(); ++grp) {
       for_each_image(nb, [&](std::int64_t i) {
-        im2col(x + ((n0 + i) * g.c + grp * cg) * g.h * g.w, col.data() + i * ch.pq, ld, cg, g);
+        im2col(x + ((n0 + i) * g.c + grp * cg) * g.h * g.w, col + i * ch.pq, ld, cg, g);
       });
-      gemm<T>(false, false, kg, ld, ch.crs, w + grp * kg * ch.crs, ch.crs, col.data(), ld, T(0),
-              out.data(), ld);
+      gemm<T>(false, false, kg, ld, ch.crs, w + grp * kg * ch.crs, ch.crs, col, ld, T(0), out, ld);
       for_each_image(nb, [&](std::int64_t i) {
         for (std::int64_t k = 0; k < kg; ++k) {
           const T b = bias != nullptr ? bias[grp * kg + k] : T(0);
-          const T* src = out.data() + k * ld + i * ch.pq;
+          const T* src = out + k * ld + i * ch.pq;
           T* dst = y + ((n0 + i) * g.k + grp * kg + k) * ch.pq;
           for (std::int64_t j = 0; j < ch.pq; ++j) dst[j] = src[j] + b;
         }
@@ -159,22 +167,20 @@ template <typename T>
 void conv2d_backward_data_gemm(const T* dy, const T* w, T* dx, const Conv2dGeometry& g) {
   const std::int64_t cg = g.c_per_group(), kg = g.k_per_group();
   const Chunking ch = chunking(g);
-  std::vector<T> col, dyt;
   for (std::int64_t n0 = 0; n0 < g.n; n0 += ch.images) {
     const std::int64_t nb = std::min(ch.images, g.n - n0), ld = nb * ch.pq;
-    col.resize(static_cast<std::size_t>(ch.crs * ld));
-    dyt.resize(static_cast<std::size_t>(kg * ld));
+    T* col = scratch<T>(0, ch.crs * ld);
+    T* dyt = scratch<T>(2, kg * ld);
     for (std::int64_t grp = 0; grp < g.groups(); ++grp) {
       for_each_image(nb, [&](std::int64_t i) {
         for (std::int64_t k = 0; k < kg; ++k) {
           const T* src = dy + ((n0 + i) * g.k + grp * kg + k) * ch.pq;
-          std::copy(src, src + ch.pq, dyt.data() + k * ld + i * ch.pq);
+          std::copy(src, src + ch.pq, dyt + k * ld + i * ch.pq);
         }
       });
-      gemm<T>(true, false, ch.crs, ld, kg, w + grp * kg * ch.crs, ch.crs, dyt.data(), ld, T(0),
-              col.data(), ld);
+      gemm<T>(true, false, ch.crs, ld, kg, w + grp * kg * ch.crs, ch.crs, dyt, ld, T(0), col, ld);
       for_each_image(nb, [&](std::int64_t i) {
-        col2im(col.data() + i * ch.pq, ld, dx + ((n0 + i) * g.c + grp * cg) * g.h * g.w, cg, g);
+        col2im(col + i * ch.pq, ld, dx + ((n0 + i) * g.c + grp * cg) * g.h * g.w, cg, g);
       });
     }
   }
@@ -185,22 +191,20 @@ void conv2d_backward_filter_gemm(const T* dy, const T* x, T* dw, const Conv2dGeo
   const std::int64_t cg = g.c_per_group(), kg = g.k_per_group();
   const Chunking ch = chunking(g);
   std::fill(dw, dw + g.k * ch.crs, T(0));
-  std::vector<T> col, dyt;
   for (std::int64_t n0 = 0; n0 < g.n; n0 += ch.images) {
     const std::int64_t nb = std::min(ch.images, g.n - n0), ld = nb * ch.pq;
-    col.resize(static_cast<std::size_t>(ch.crs * ld));
-    dyt.resize(static_cast<std::size_t>(kg * ld));
+    T* col = scratch<T>(0, ch.crs * ld);
+    T* dyt = scratch<T>(2, kg * ld);
     for (std::int64_t grp = 0; grp < g.groups(); ++grp) {
       for_each_image(nb, [&](std::int64_t i) {
-        im2col(x + ((n0 + i) * g.c + grp * cg) * g.h * g.w, col.data() + i * ch.pq, ld, cg, g);
+        im2col(x + ((n0 + i) * g.c + grp * cg) * g.h * g.w, col + i * ch.pq, ld, cg, g);
         for (std::int64_t k = 0; k < kg; ++k) {
           const T* src = dy + ((n0 + i) * g.k + grp * kg + k) * ch.pq;
-          std::copy(src, src + ch.pq, dyt.data() + k * ld + i * ch.pq);
+          std::copy(src, src + ch.pq, dyt + k * ld + i * ch.pq);
         }
       });
       // dW_g[kg, crs] += dY_g[kg, ld] · colᵀ (col is [crs, ld]).
-      gemm<T>(false, true, kg, ch.crs, ld, dyt.data(), ld, col.data(), ld, T(1),
-              dw + grp * kg * ch.crs, ch.crs);
+      gemm<T>(false, true, kg, ch.crs, ld, dyt, ld, col, ld, T(1), dw + grp * kg * ch.crs, ch.crs);
     }
   }
 }
