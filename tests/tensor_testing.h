@@ -5,10 +5,9 @@
 // mismatching indices with both values, not just "FAILED".
 #pragma once
 
-#include <gtest/gtest.h>
-
 #include <cmath>
 #include <functional>
+#include <gtest/gtest.h>
 #include <limits>
 #include <sstream>
 #include <vector>
@@ -70,10 +69,18 @@ inline void poison(Tensor& t) {
   t.fill_(is_floating(t.dtype()) ? std::numeric_limits<double>::quiet_NaN() : -1.0);
 }
 
+// A new tensor on `device` (the first GPU by default) filled with poison(): an output buffer whose
+// unwritten elements a comparison will catch.
+inline Tensor poisoned(const Shape& shape, DType dtype, Device device = Device::cuda(0)) {
+  Tensor t = Tensor::empty(shape, dtype, device);
+  poison(t);
+  return t;
+}
+
 inline ::testing::AssertionResult all_close(const Tensor& got, const Tensor& ref, Tolerance tol) {
   if (got.shape() != ref.shape()) {
-    return ::testing::AssertionFailure() << "shape " << shape_str(got.shape()) << " vs reference "
-                                         << shape_str(ref.shape());
+    return ::testing::AssertionFailure()
+           << "shape " << shape_str(got.shape()) << " vs reference " << shape_str(ref.shape());
   }
   const std::vector<double> g = as_doubles(got);
   const std::vector<double> r = as_doubles(ref);
@@ -82,8 +89,9 @@ inline ::testing::AssertionResult all_close(const Tensor& got, const Tensor& ref
   double diff2 = 0, ref2 = 0;
   for (std::size_t i = 0; i < g.size(); ++i) {
     const double d = std::fabs(g[i] - r[i]);
-    const bool ok = std::isfinite(g[i]) == std::isfinite(r[i]) &&
-                    (!std::isfinite(r[i]) ? g[i] == r[i] : d <= tol.atol + tol.rtol * std::fabs(r[i]));
+    const bool ok =
+        std::isfinite(g[i]) == std::isfinite(r[i]) &&
+        (!std::isfinite(r[i]) ? g[i] == r[i] : d <= tol.atol + tol.rtol * std::fabs(r[i]));
     if (!ok || std::isnan(g[i])) {
       if (mismatches < 5) bad << "\n  [" << i << "] got " << g[i] << ", expected " << r[i];
       ++mismatches;

@@ -20,6 +20,8 @@
 namespace cudanet::kernels {
 namespace {
 
+using testing::poisoned;
+
 using testing::all_close;
 using testing::all_equal;
 
@@ -72,12 +74,6 @@ testing::Tolerance tolerance(const Tensor& ref, std::int64_t sum_length) {
   if (ref.dtype() == DType::kFloat64) return {std::max(1e-10, 1e-12 * peak), 1e-9, 1e-11};
   const double growth = std::sqrt(static_cast<double>(sum_length));
   return {std::max(1e-5, 2e-7 * growth * peak), 1e-4, std::max(1e-5, 1e-7 * growth)};
-}
-
-Tensor poisoned(const Shape& shape, DType dtype) {
-  Tensor t = Tensor::empty(shape, dtype, Device::cuda());
-  testing::poison(t);
-  return t;
 }
 
 // The results of one algorithm, computed through the raw launchers into poisoned buffers.

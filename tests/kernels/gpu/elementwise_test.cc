@@ -11,16 +11,12 @@
 namespace cudanet::kernels {
 namespace {
 
+using testing::poisoned;
+
 using testing::all_close;
 using testing::all_equal;
 
 const Device kGpu = Device::cuda(0);
-
-Tensor poisoned(const Shape& shape, DType dt) {
-  Tensor t = Tensor::empty(shape, dt, kGpu);
-  testing::poison(t);
-  return t;
-}
 
 const std::vector<Shape> kShapes{{1}, {3, 13}, {2, 3, 13, 13}, {1000, 1001}};
 

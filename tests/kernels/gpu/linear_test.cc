@@ -16,6 +16,8 @@
 namespace cudanet::kernels {
 namespace {
 
+using testing::poisoned;
+
 using testing::all_close;
 using testing::all_equal;
 
@@ -25,12 +27,6 @@ testing::Tolerance tolerance(DType dtype, std::int64_t k) {
   const double s = std::max(1.0, std::sqrt(static_cast<double>(k)) / 4.0);
   const testing::Tolerance base = testing::tolerance_for(dtype);
   return {base.atol * s, base.rtol, base.max_relative_error * s};
-}
-
-Tensor poisoned(const Shape& shape, DType dt) {
-  Tensor t = Tensor::empty(shape, dt, kGpu);
-  testing::poison(t);
-  return t;
 }
 
 class LinearGpu : public ::testing::TestWithParam<DType> {};

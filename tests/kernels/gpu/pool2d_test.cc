@@ -13,6 +13,8 @@
 namespace cudanet::kernels {
 namespace {
 
+using testing::poisoned;
+
 using testing::all_close;
 using testing::all_equal;
 
@@ -41,12 +43,6 @@ std::vector<Case> cases() {
           {"stride4", {3, 5, 17, 15}, Pool2dParams::square(5, 4, 2)},
           {"rect", {2, 3, 13, 11}, rect_params()},
           {"lenet", {4, 6, 28, 28}, Pool2dParams::square(2)}};
-}
-
-Tensor poisoned(const Shape& shape, DType dtype) {
-  Tensor t = Tensor::empty(shape, dtype, kGpu);
-  testing::poison(t);
-  return t;
 }
 
 Tensor poisoned_indices(const Shape& shape) {

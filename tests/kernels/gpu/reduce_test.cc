@@ -13,17 +13,13 @@
 namespace cudanet::kernels {
 namespace {
 
+using testing::poisoned;
+
 using testing::all_close;
 using testing::all_equal;
 using testing::random_tensor;
 
 const Device kGpu = Device::cuda(0);
-
-Tensor poisoned(const Shape& shape, DType dt) {
-  Tensor t = Tensor::empty(shape, dt, kGpu);
-  testing::poison(t);
-  return t;
-}
 
 TEST(ReduceGpu, WholeTensorReductionsMatchCpu) {
   CUDANET_REQUIRE_GPU();

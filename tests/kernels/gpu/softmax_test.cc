@@ -11,17 +11,13 @@
 namespace cudanet::kernels {
 namespace {
 
+using testing::poisoned;
+
 using testing::all_close;
 using testing::all_equal;
 using testing::random_tensor;
 
 const Device kGpu = Device::cuda(0);
-
-Tensor poisoned(const Shape& shape, DType dt) {
-  Tensor t = Tensor::empty(shape, dt, kGpu);
-  testing::poison(t);
-  return t;
-}
 
 Tensor random_labels(std::int64_t n, std::int64_t classes, std::uint64_t seed) {
   const std::vector<double> u =
