@@ -21,6 +21,9 @@ def main() -> int:
         for b in data.get("benchmarks", []):
             if b.get("run_type") == "aggregate":
                 continue
+            if b.get("error_occurred"):
+                print(f"| {b.get('name')} | skipped: {b.get('error_message', 'error')} |")
+                continue
             scale = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}.get(b.get("time_unit", "ns"), 1)
             value = fmt_time(b.get("real_time", 0) * scale)
             if "bytes_per_second" in b:
