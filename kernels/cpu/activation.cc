@@ -12,47 +12,48 @@ namespace {
 
 constexpr std::int64_t kGrain = 1 << 16;  // elements per chunk at least
 
+// The switch is outside the loops, so each loop is a plain select the compiler vectorises.
 template <typename T>
 void forward_range(Activation kind, const T* x, T* y, std::int64_t begin, std::int64_t end,
                    T negative_slope) {
-  for (std::int64_t i = begin; i < end; ++i) {
-    const T v = x[i];
-    switch (kind) {
-      case Activation::kReLU:
-        y[i] = v > T(0) || std::isnan(v) ? v : T(0);
-        break;
-      case Activation::kLeakyReLU:
-        y[i] = v > T(0) ? v : negative_slope * v;
-        break;
-      case Activation::kSigmoid:
-        y[i] = T(1) / (T(1) + std::exp(-v));
-        break;
-      case Activation::kTanh:
-        y[i] = std::tanh(v);
-        break;
-    }
+  switch (kind) {
+    case Activation::kReLU:  // NaN < 0 is false: NaN passes through
+      for (std::int64_t i = begin; i < end; ++i) y[i] = x[i] < T(0) ? T(0) : x[i];
+      break;
+    case Activation::kLeakyReLU:
+      for (std::int64_t i = begin; i < end; ++i) y[i] = x[i] > T(0) ? x[i] : negative_slope * x[i];
+      break;
+    case Activation::kSigmoid:
+      for (std::int64_t i = begin; i < end; ++i) y[i] = T(1) / (T(1) + std::exp(-x[i]));
+      break;
+    case Activation::kTanh:
+      for (std::int64_t i = begin; i < end; ++i) y[i] = std::tanh(x[i]);
+      break;
   }
 }
 
 template <typename T>
-void backward_range(Activation kind, const T* dy, const T* x_or_y, T* dx, std::int64_t begin,
+void backward_range(Activation kind, const T* dy, const T* v, T* dx, std::int64_t begin,
                     std::int64_t end, T negative_slope) {
-  for (std::int64_t i = begin; i < end; ++i) {
-    const T v = x_or_y[i];
-    switch (kind) {
-      case Activation::kReLU:
-        dx[i] = v > T(0) ? dy[i] : T(0);
-        break;
-      case Activation::kLeakyReLU:
-        dx[i] = v > T(0) ? dy[i] : negative_slope * dy[i];
-        break;
-      case Activation::kSigmoid:
-        dx[i] = dy[i] * (v * (T(1) - v));
-        break;
-      case Activation::kTanh:
-        dx[i] = dy[i] * (T(1) - v * v);
-        break;
-    }
+  switch (kind) {
+    case Activation::kReLU:  // dy is loaded unconditionally so the select vectorises
+      for (std::int64_t i = begin; i < end; ++i) {
+        const T d = dy[i];
+        dx[i] = v[i] > T(0) ? d : T(0);
+      }
+      break;
+    case Activation::kLeakyReLU:
+      for (std::int64_t i = begin; i < end; ++i) {
+        const T d = dy[i];
+        dx[i] = v[i] > T(0) ? d : negative_slope * d;
+      }
+      break;
+    case Activation::kSigmoid:  // from the output y
+      for (std::int64_t i = begin; i < end; ++i) dx[i] = dy[i] * (v[i] * (T(1) - v[i]));
+      break;
+    case Activation::kTanh:  // from the output y
+      for (std::int64_t i = begin; i < end; ++i) dx[i] = dy[i] * (T(1) - v[i] * v[i]);
+      break;
   }
 }
 

@@ -48,11 +48,10 @@ void max_pool2d_forward(const T* x, T* y, std::int64_t* argmax, const Pool2dGeom
             for (std::int64_t iw = win.w0; iw < win.w1; ++iw) {
               const T v = xp[ih * g.in_w + iw];
               // The first maximum wins; a NaN is the maximum (the first NaN, then nothing beats
-              // it).
-              if (best_index < 0 || v > best || (std::isnan(v) && !std::isnan(best))) {
-                best = v;
-                best_index = ih * g.in_w + iw;
-              }
+              // it). Written without branches: on random data `v > best` is a coin toss.
+              const bool take = (best_index < 0) | (v > best) | ((v != v) & (best == best));
+              best = take ? v : best;
+              best_index = take ? ih * g.in_w + iw : best_index;
             }
           }
           const std::int64_t o = plane * g.out_plane() + oh * g.out_w + ow;
