@@ -31,6 +31,29 @@ std::int64_t divisor_of(const Pool2dGeometry& g, const Window& win) {
 
 }  // namespace
 
+// The maximum of one window (rows [h0, h1), columns [w0, w1) of plane xp) and its index. The
+// first maximum wins; a NaN is the maximum (the first NaN, then nothing beats it). Written
+// without branches: on random data `v > best` is a coin toss. K > 0 fixes the window width at
+// compile time (a full K-wide window), so the inner loop unrolls.
+template <int K, typename T>
+inline void window_max(const T* xp, std::int64_t in_w, std::int64_t h0, std::int64_t h1,
+                       std::int64_t w0, std::int64_t w1, T* best_out, std::int64_t* index_out) {
+  T best = -std::numeric_limits<T>::infinity();
+  std::int64_t best_index = -1;
+  for (std::int64_t ih = h0; ih < h1; ++ih) {
+    const T* row = xp + ih * in_w;
+    const std::int64_t width = K > 0 ? K : w1 - w0;
+    for (std::int64_t j = 0; j < width; ++j) {
+      const T v = row[w0 + j];
+      const bool take = (best_index < 0) | (v > best) | ((v != v) & (best == best));
+      best = take ? v : best;
+      best_index = take ? ih * in_w + w0 + j : best_index;
+    }
+  }
+  *best_out = best;
+  *index_out = best_index;
+}
+
 template <typename T>
 void max_pool2d_forward(const T* x, T* y, std::int64_t* argmax, const Pool2dGeometry& g) {
   // Planes are independent: spread them over the cores (about 16K window reads per chunk).
@@ -39,24 +62,23 @@ void max_pool2d_forward(const T* x, T* y, std::int64_t* argmax, const Pool2dGeom
   parallel_for(g.planes(), grain, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t plane = begin; plane < end; ++plane) {
       const T* xp = x + plane * g.in_plane();
+      T* yp = y + plane * g.out_plane();
+      std::int64_t* ap = argmax != nullptr ? argmax + plane * g.out_plane() : nullptr;
       for (std::int64_t oh = 0; oh < g.out_h; ++oh) {
         for (std::int64_t ow = 0; ow < g.out_w; ++ow) {
           const Window win = window_of(g, oh, ow);
-          T best = -std::numeric_limits<T>::infinity();
-          std::int64_t best_index = -1;
-          for (std::int64_t ih = win.h0; ih < win.h1; ++ih) {
-            for (std::int64_t iw = win.w0; iw < win.w1; ++iw) {
-              const T v = xp[ih * g.in_w + iw];
-              // The first maximum wins; a NaN is the maximum (the first NaN, then nothing beats
-              // it). Written without branches: on random data `v > best` is a coin toss.
-              const bool take = (best_index < 0) | (v > best) | ((v != v) & (best == best));
-              best = take ? v : best;
-              best_index = take ? ih * g.in_w + iw : best_index;
-            }
+          T best;
+          std::int64_t best_index;
+          const bool full_w = win.w1 - win.w0 == g.kernel_w;
+          if (full_w && g.kernel_w == 2) {
+            window_max<2>(xp, g.in_w, win.h0, win.h1, win.w0, win.w1, &best, &best_index);
+          } else if (full_w && g.kernel_w == 3) {
+            window_max<3>(xp, g.in_w, win.h0, win.h1, win.w0, win.w1, &best, &best_index);
+          } else {
+            window_max<0>(xp, g.in_w, win.h0, win.h1, win.w0, win.w1, &best, &best_index);
           }
-          const std::int64_t o = plane * g.out_plane() + oh * g.out_w + ow;
-          y[o] = best;
-          if (argmax != nullptr) argmax[o] = best_index;
+          yp[oh * g.out_w + ow] = best;
+          if (ap != nullptr) ap[oh * g.out_w + ow] = best_index;
         }
       }
     }
