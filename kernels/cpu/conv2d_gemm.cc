@@ -44,6 +44,10 @@ inline void valid_columns(std::int64_t q_count, std::int64_t w, std::int64_t str
 // col[(c·R + r)·S + s][p·Q + q] (row stride ld) = x[c][p·sh − ph + r·dh][q·sw − pw + s·dw], 0
 // outside the image. Rows are copied in one run where the stride is 1.
 template <typename T>
+#if defined(__GNUC__) && !defined(__clang__)
+// Keep GCC from turning the short row copies back into memmove calls.
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
+#endif
 void im2col(const T* x, T* col, std::int64_t ld, std::int64_t channels, const Conv2dGeometry& g) {
   const Conv2dParams& pr = g.params;
   for (std::int64_t c = 0; c < channels; ++c) {
@@ -63,7 +67,9 @@ void im2col(const T* x, T* col, std::int64_t ld, std::int64_t channels, const Co
           const T* xrow = x + (c * g.h + ih) * g.w;
           std::fill(row, row + q0, T(0));
           if (pr.stride_w == 1) {
-            std::copy(xrow + q0 + shift, xrow + q1 + shift, row + q0);
+            // Rows are short (tens of floats): an inline loop beats a memmove call per row.
+            const T* src = xrow + shift;
+            for (std::int64_t q = q0; q < q1; ++q) row[q] = src[q];
           } else {
             for (std::int64_t q = q0; q < q1; ++q) row[q] = xrow[q * pr.stride_w + shift];
           }

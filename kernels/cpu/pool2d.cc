@@ -54,16 +54,48 @@ inline void window_max(const T* xp, std::int64_t in_w, std::int64_t h0, std::int
   *index_out = best_index;
 }
 
+// Folds candidate v (at index i) into (best, index) with the rule of window_max.
+template <typename T>
+inline void fold_max(T v, std::int64_t i, T& best, std::int64_t& index) {
+  const bool take = (v > best) | ((v != v) & (best == best));
+  best = take ? v : best;
+  index = take ? i : index;
+}
+
+// The 2×2, stride 2, unpadded case (LeNet's pooling) without window arithmetic.
+template <typename T>
+void max_pool_2x2(const T* xp, T* yp, std::int64_t* ap, const Pool2dGeometry& g) {
+  for (std::int64_t oh = 0; oh < g.out_h; ++oh) {
+    const std::int64_t i0 = 2 * oh * g.in_w, i1 = i0 + g.in_w;
+    for (std::int64_t ow = 0; ow < g.out_w; ++ow) {
+      const std::int64_t c = 2 * ow;
+      T best = xp[i0 + c];
+      std::int64_t index = i0 + c;
+      fold_max(xp[i0 + c + 1], i0 + c + 1, best, index);
+      fold_max(xp[i1 + c], i1 + c, best, index);
+      fold_max(xp[i1 + c + 1], i1 + c + 1, best, index);
+      yp[oh * g.out_w + ow] = best;
+      if (ap != nullptr) ap[oh * g.out_w + ow] = index;
+    }
+  }
+}
+
 template <typename T>
 void max_pool2d_forward(const T* x, T* y, std::int64_t* argmax, const Pool2dGeometry& g) {
   // Planes are independent: spread them over the cores (about 16K window reads per chunk).
   const std::int64_t grain = std::max<std::int64_t>(
       1, 16384 / std::max<std::int64_t>(1, g.out_plane() * g.kernel_h * g.kernel_w));
+  const bool two_by_two = g.kernel_h == 2 && g.kernel_w == 2 && g.stride_h == 2 &&
+                          g.stride_w == 2 && g.pad_h == 0 && g.pad_w == 0;
   parallel_for(g.planes(), grain, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t plane = begin; plane < end; ++plane) {
       const T* xp = x + plane * g.in_plane();
       T* yp = y + plane * g.out_plane();
       std::int64_t* ap = argmax != nullptr ? argmax + plane * g.out_plane() : nullptr;
+      if (two_by_two) {
+        max_pool_2x2(xp, yp, ap, g);
+        continue;
+      }
       for (std::int64_t oh = 0; oh < g.out_h; ++oh) {
         for (std::int64_t ow = 0; ow < g.out_w; ++ow) {
           const Window win = window_of(g, oh, ow);
