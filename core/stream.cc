@@ -48,13 +48,7 @@ void Stream::synchronize() const {
 bool Stream::query() const {
   if (device_.is_cpu()) return true;
   cuda::DeviceGuard guard(device_.index());
-  const cudaError_t status = cudaStreamQuery(raw(*this));
-  if (status == cudaErrorNotReady) {
-    (void)cudaGetLastError();
-    return false;
-  }
-  CUDANET_CUDA_CHECK(status);
-  return true;
+  return CUDANET_CUDA_READY(cudaStreamQuery(raw(*this)));
 }
 
 void Stream::wait(const Event& event) const {
@@ -94,13 +88,7 @@ void Event::synchronize() const {
 
 bool Event::query() const {
   if (handle_ == nullptr || !recorded_) return true;
-  const cudaError_t status = cudaEventQuery(raw(*this));
-  if (status == cudaErrorNotReady) {
-    (void)cudaGetLastError();
-    return false;
-  }
-  CUDANET_CUDA_CHECK(status);
-  return true;
+  return CUDANET_CUDA_READY(cudaEventQuery(raw(*this)));
 }
 
 float Event::elapsed_ms(const Event& end) const {

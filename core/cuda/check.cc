@@ -22,6 +22,15 @@ void report_cuda_error(cudaError_t status, const char* expr, const char* file, i
                cudaGetErrorName(status), cudaGetErrorString(status), expr);
 }
 
+bool check_ready(cudaError_t status, const char* expr, const char* file, int line) {
+  if (status == cudaSuccess) return true;
+  if (status == cudaErrorNotReady) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  throw_cuda_error(status, expr, file, line);
+}
+
 void check_launch(const char* file, int line) {
   const cudaError_t launch = cudaGetLastError();
   if (launch != cudaSuccess) throw_cuda_error(launch, "kernel launch", file, line);

@@ -13,6 +13,9 @@ namespace cudanet::cuda::detail {
                                    int line);
 void report_cuda_error(cudaError_t status, const char* expr, const char* file, int line) noexcept;
 void check_launch(const char* file, int line);
+// The result of a cudaStreamQuery / cudaEventQuery: true when done, false for cudaErrorNotReady
+// (cleared, it is not an error); any other status throws.
+bool check_ready(cudaError_t status, const char* expr, const char* file, int line);
 }  // namespace cudanet::cuda::detail
 
 #define CUDANET_CUDA_CHECK(expr)                                                             \
@@ -30,5 +33,9 @@ void check_launch(const char* file, int line);
       ::cudanet::cuda::detail::report_cuda_error(cudanet_status_, #expr, __FILE__, __LINE__); \
     }                                                                                         \
   } while (0)
+
+// bool done = CUDANET_CUDA_READY(cudaEventQuery(event));
+#define CUDANET_CUDA_READY(expr) \
+  ::cudanet::cuda::detail::check_ready((expr), #expr, __FILE__, __LINE__)
 
 #define CUDANET_LAUNCH_CHECK() ::cudanet::cuda::detail::check_launch(__FILE__, __LINE__)

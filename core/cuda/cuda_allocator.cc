@@ -62,13 +62,7 @@ class CudaDeviceBackend final : public RawMemoryBackend {
   }
 
   bool event_done(EventId event) override {
-    const cudaError_t status = cudaEventQuery(reinterpret_cast<cudaEvent_t>(event));
-    if (status == cudaErrorNotReady) {
-      (void)cudaGetLastError();
-      return false;
-    }
-    CUDANET_CUDA_CHECK(status);
-    return true;
+    return CUDANET_CUDA_READY(cudaEventQuery(reinterpret_cast<cudaEvent_t>(event)));
   }
 
   // Events are kept for reuse (creating one costs a driver call); beyond a few, destroyed.

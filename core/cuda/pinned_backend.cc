@@ -35,13 +35,7 @@ class PinnedHostBackend final : public HostMemoryBackend {
   }
 
   bool event_done(EventId event) override {
-    const cudaError_t status = cudaEventQuery(reinterpret_cast<cudaEvent_t>(event));
-    if (status == cudaErrorNotReady) {
-      (void)cudaGetLastError();
-      return false;
-    }
-    CUDANET_CUDA_CHECK(status);
-    return true;
+    return CUDANET_CUDA_READY(cudaEventQuery(reinterpret_cast<cudaEvent_t>(event)));
   }
 
   void release_event(EventId event) override {
