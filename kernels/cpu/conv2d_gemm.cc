@@ -130,6 +130,18 @@ T* scratch(int slot, std::int64_t elements) {
   return b.data();
 }
 
+// Copies the kg output-channel planes of image n, group grp of dy ([N, K, P·Q]) into columns
+// [i·P·Q, (i + 1)·P·Q) of dyt ([kg, ld]): dY_g of the chunk, one image at a time.
+template <typename T>
+void gather_dy(const T* dy, T* dyt, std::int64_t n, std::int64_t i, std::int64_t grp,
+               std::int64_t ld, const Conv2dGeometry& g) {
+  const std::int64_t kg = g.k_per_group(), pq = g.p * g.q;
+  for (std::int64_t k = 0; k < kg; ++k) {
+    const T* src = dy + (n * g.k + grp * kg + k) * pq;
+    std::copy(src, src + pq, dyt + k * ld + i * pq);
+  }
+}
+
 struct Chunking {
   std::int64_t images;  // per chunk
   std::int64_t crs, pq;
@@ -178,12 +190,7 @@ void conv2d_backward_data_gemm(const T* dy, const T* w, T* dx, const Conv2dGeome
     T* col = scratch<T>(0, ch.crs * ld);
     T* dyt = scratch<T>(2, kg * ld);
     for (std::int64_t grp = 0; grp < g.groups(); ++grp) {
-      for_each_image(nb, [&](std::int64_t i) {
-        for (std::int64_t k = 0; k < kg; ++k) {
-          const T* src = dy + ((n0 + i) * g.k + grp * kg + k) * ch.pq;
-          std::copy(src, src + ch.pq, dyt + k * ld + i * ch.pq);
-        }
-      });
+      for_each_image(nb, [&](std::int64_t i) { gather_dy(dy, dyt, n0 + i, i, grp, ld, g); });
       gemm<T>(true, false, ch.crs, ld, kg, w + grp * kg * ch.crs, ch.crs, dyt, ld, T(0), col, ld);
       for_each_image(nb, [&](std::int64_t i) {
         col2im(col + i * ch.pq, ld, dx + ((n0 + i) * g.c + grp * cg) * g.h * g.w, cg, g);
@@ -204,10 +211,7 @@ void conv2d_backward_filter_gemm(const T* dy, const T* x, T* dw, const Conv2dGeo
     for (std::int64_t grp = 0; grp < g.groups(); ++grp) {
       for_each_image(nb, [&](std::int64_t i) {
         im2col(x + ((n0 + i) * g.c + grp * cg) * g.h * g.w, col + i * ch.pq, ld, cg, g);
-        for (std::int64_t k = 0; k < kg; ++k) {
-          const T* src = dy + ((n0 + i) * g.k + grp * kg + k) * ch.pq;
-          std::copy(src, src + ch.pq, dyt + k * ld + i * ch.pq);
-        }
+        gather_dy(dy, dyt, n0 + i, i, grp, ld, g);
       });
       // dW_g[kg, crs] += dY_g[kg, ld] · colᵀ (col is [crs, ld]).
       gemm<T>(false, true, kg, ch.crs, ld, dyt, ld, col, ld, T(1), dw + grp * kg * ch.crs, ch.crs);
