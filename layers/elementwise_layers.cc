@@ -1,5 +1,6 @@
 #include "layers/elementwise_layers.h"
 
+#include "kernels/cudnn.h"
 #include "kernels/softmax.h"
 
 namespace cudanet::layers {
@@ -29,15 +30,25 @@ std::string ActivationLayer::describe() const {
 }
 
 Tensor ActivationLayer::forward(const Tensor& x, Mode mode) {
+  cudnn_ = use_cudnn(x) && kernels::cudnn::supports(kind_);
+  if (cudnn_) {
+    // cuDNN's backward reads both x and y (y is the next layer's input: keeping it costs nothing).
+    Tensor y = kernels::cudnn::activation_forward(kind_, x);
+    saved_ = mode == Mode::kTrain ? x : Tensor();
+    y_ = mode == Mode::kTrain ? y : Tensor();
+    return y;
+  }
   Tensor y = kernels::activation_forward(kind_, x, slope_);
   const bool from_output =
       kind_ == kernels::Activation::kSigmoid || kind_ == kernels::Activation::kTanh;
   saved_ = mode == Mode::kTrain ? (from_output ? y : x) : Tensor();
+  y_ = Tensor();
   return y;
 }
 
 Tensor ActivationLayer::backward(const Tensor& dy) {
   require_saved(saved_, "activation");
+  if (cudnn_) return kernels::cudnn::activation_backward(kind_, dy, saved_, y_);
   return kernels::activation_backward(kind_, dy, saved_, slope_);
 }
 
@@ -51,13 +62,15 @@ Shape Softmax::output_shape(const Shape& input) const {
 
 Tensor Softmax::forward(const Tensor& x, Mode mode) {
   output_shape(x.shape());
-  Tensor y = kernels::softmax_forward(x);
+  cudnn_ = use_cudnn(x);
+  Tensor y = cudnn_ ? kernels::cudnn::softmax_forward(x) : kernels::softmax_forward(x);
   y_ = mode == Mode::kTrain ? y : Tensor();
   return y;
 }
 
 Tensor Softmax::backward(const Tensor& dy) {
   require_saved(y_, "output");
+  if (cudnn_) return kernels::cudnn::softmax_backward(y_, dy);
   return kernels::softmax_backward(y_, dy);
 }
 
@@ -100,6 +113,15 @@ Shape Pool2d::output_shape(const Shape& input) const {
 Tensor Pool2d::forward(const Tensor& x, Mode mode) {
   input_shape_ = x.shape();
   saved_ = mode == Mode::kTrain;
+  x_ = y_ = argmax_ = Tensor();
+  if (use_cudnn(x)) {
+    // cuDNN's backward takes the forward's input and output instead of an argmax.
+    const auto kind =
+        kind_ == Kind::kMax ? kernels::cudnn::PoolKind::kMax : kernels::cudnn::PoolKind::kAvg;
+    Tensor y = kernels::cudnn::pool2d_forward(kind, x, params_);
+    if (saved_) x_ = x, y_ = y;
+    return y;
+  }
   if (kind_ == Kind::kAvg) return kernels::avg_pool2d_forward(x, params_);
   argmax_ = Tensor();
   return kernels::max_pool2d_forward(x, params_, saved_ ? &argmax_ : nullptr);
@@ -107,6 +129,11 @@ Tensor Pool2d::forward(const Tensor& x, Mode mode) {
 
 Tensor Pool2d::backward(const Tensor& dy) {
   CUDANET_CHECK(saved_, ValueError, type(), ".backward: run forward in training mode first");
+  if (x_.defined()) {
+    const auto kind =
+        kind_ == Kind::kMax ? kernels::cudnn::PoolKind::kMax : kernels::cudnn::PoolKind::kAvg;
+    return kernels::cudnn::pool2d_backward(kind, dy, x_, y_, params_);
+  }
   if (kind_ == Kind::kAvg) return kernels::avg_pool2d_backward(dy, input_shape_, params_);
   return kernels::max_pool2d_backward(dy, argmax_, input_shape_, params_);
 }

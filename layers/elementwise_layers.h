@@ -22,6 +22,8 @@ class ActivationLayer : public Layer {
   kernels::Activation kind_;
   double slope_;
   Tensor saved_;
+  Tensor y_;            // the output, saved for cuDNN's backward
+  bool cudnn_ = false;  // whether the last forward ran on cuDNN
 };
 
 class ReLU : public ActivationLayer {
@@ -52,6 +54,7 @@ class Softmax : public Layer {
 
  private:
   Tensor y_;
+  bool cudnn_ = false;
 };
 
 // [N, d1, d2, ...] -> [N, d1·d2·...].
@@ -82,6 +85,7 @@ class Pool2d : public Layer {
   kernels::Pool2dParams params_;
   Shape input_shape_;
   Tensor argmax_;
+  Tensor x_, y_;  // saved by the cuDNN path instead of argmax_
   bool saved_ = false;
 };
 

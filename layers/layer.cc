@@ -1,6 +1,7 @@
 #include "layers/layer.h"
 
 #include "core/config.h"
+#include "kernels/cudnn.h"
 #include "kernels/elementwise.h"
 
 namespace cudanet::layers {
@@ -47,8 +48,7 @@ void Layer::to(DType dtype) {
 }
 
 void Layer::set_backend(Backend backend) {
-  CUDANET_CHECK(backend == Backend::kNative, ValueError, type(), ": the ", backend_name(backend),
-                " backend is not available in this build yet; use native");
+  if (backend == Backend::kCudnn) kernels::cudnn::require_available(type());
   backend_ = backend;
 }
 

@@ -22,7 +22,11 @@ namespace cudanet::layers {
 
 enum class Mode { kTrain, kEval };
 
-// Which GPU kernels a layer runs: the hand-written ones, or cuDNN / cuBLAS.
+// Which GPU kernels a layer runs: the hand-written ones (convolution, pooling, ... and the
+// hand-written SGEMM for fully connected layers), or cuDNN for what it covers and cuBLAS for the
+// fully connected layers (kernels/cudnn.h). Layers cuDNN does not cover (dropout, flatten, leaky
+// ReLU, an LRN of even size) run the native kernels under either. On CPU tensors the CPU kernels
+// run whatever the backend. A build without cuDNN refuses kCudnn with a ValueError saying so.
 enum class Backend { kNative, kCudnn };
 const char* backend_name(Backend b);             // "native", "cudnn"
 Backend parse_backend(const std::string& name);  // ValueError for anything else
@@ -63,6 +67,7 @@ class Layer {
   virtual void to(Device device);
   // Converts parameters, gradients and buffers to `dtype` (float32 or float64).
   void to(DType dtype);
+  // ValueError for kCudnn in a build without cuDNN.
   virtual void set_backend(Backend backend);
   Backend backend() const { return backend_; }
   // Whether backward() must return dx. A network's first layer has no use for it (nothing is
@@ -80,6 +85,10 @@ class Layer {
   static void accumulate(Parameter& p, const Tensor& g);
   // Creates a parameter of `shape` (zero value and gradient) on the CPU.
   static Parameter make_parameter(const char* name, const Shape& shape);
+  // Whether this call runs on cuDNN: the cudnn backend and a CUDA tensor.
+  bool use_cudnn(const Tensor& x) const {
+    return backend_ == Backend::kCudnn && x.defined() && x.device().is_cuda();
+  }
 
   Backend backend_ = Backend::kNative;
   bool input_grad_ = true;

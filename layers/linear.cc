@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "kernels/cudnn.h"
 #include "kernels/linear.h"
 
 namespace cudanet::layers {
@@ -40,15 +41,22 @@ Shape Linear::output_shape(const Shape& input) const {
 Tensor Linear::forward(const Tensor& x, Mode mode) {
   output_shape(x.shape());
   x_ = mode == Mode::kTrain ? x : Tensor();
-  return kernels::linear_forward(x, weight_.value, has_bias_ ? &bias_.value : nullptr);
+  return kernels::linear_forward(x, weight_.value, has_bias_ ? &bias_.value : nullptr,
+                                 gemm_backend());
 }
 
 Tensor Linear::backward(const Tensor& dy) {
   require_saved(x_, "input");
   Tensor dx = input_grad_ ? Tensor::empty(x_.shape(), x_.dtype(), x_.device()) : Tensor();
   kernels::linear_backward_into(dy, x_, weight_.value, input_grad_ ? &dx : nullptr, &weight_.grad,
-                                has_bias_ ? &bias_.grad : nullptr, /*accumulate=*/true);
+                                has_bias_ ? &bias_.grad : nullptr, /*accumulate=*/true,
+                                gemm_backend());
   return dx;
+}
+
+kernels::GemmBackend Linear::gemm_backend() const {
+  return backend_ == Backend::kCudnn ? kernels::GemmBackend::kCublas
+                                     : kernels::GemmBackend::kNative;
 }
 
 std::vector<Parameter*> Linear::parameters() {
@@ -102,16 +110,24 @@ Shape Conv2d::output_shape(const Shape& input) const {
 Tensor Conv2d::forward(const Tensor& x, Mode mode) {
   output_shape(x.shape());
   x_ = mode == Mode::kTrain ? x : Tensor();
-  return kernels::conv2d_forward(x, weight_.value, options_.bias ? &bias_.value : nullptr, params_,
-                                 algo_);
+  const Tensor* b = options_.bias ? &bias_.value : nullptr;
+  if (use_cudnn(x)) return kernels::cudnn::conv2d_forward(x, weight_.value, b, params_);
+  return kernels::conv2d_forward(x, weight_.value, b, params_, algo_);
 }
 
 Tensor Conv2d::backward(const Tensor& dy) {
   require_saved(x_, "input");
-  accumulate(weight_,
-             kernels::conv2d_backward_filter(dy, x_, weight_.value.shape(), params_, algo_));
-  if (options_.bias) accumulate(bias_, kernels::conv2d_backward_bias(dy));
+  namespace cudnn = kernels::cudnn;
+  const bool on_cudnn = use_cudnn(dy);
+  const Shape& w_shape = weight_.value.shape();
+  accumulate(weight_, on_cudnn ? cudnn::conv2d_backward_filter(dy, x_, w_shape, params_)
+                               : kernels::conv2d_backward_filter(dy, x_, w_shape, params_, algo_));
+  if (options_.bias) {
+    accumulate(bias_,
+               on_cudnn ? cudnn::conv2d_backward_bias(dy) : kernels::conv2d_backward_bias(dy));
+  }
   if (!input_grad_) return Tensor();
+  if (on_cudnn) return cudnn::conv2d_backward_data(dy, weight_.value, x_.shape(), params_);
   return kernels::conv2d_backward_data(dy, weight_.value, x_.shape(), params_, algo_);
 }
 

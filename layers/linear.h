@@ -3,6 +3,7 @@
 
 #include "core/random.h"
 #include "kernels/conv2d.h"
+#include "kernels/gemm.h"
 #include "layers/layer.h"
 
 namespace cudanet::layers {
@@ -25,6 +26,10 @@ class Linear : public Layer {
   Parameter& bias() { return bias_; }
 
  private:
+  // The products' GEMM: cuBLAS under the cudnn backend, the hand-written kernels under native
+  // (both mean the CPU GEMM on CPU tensors).
+  kernels::GemmBackend gemm_backend() const;
+
   std::int64_t in_, out_;
   bool has_bias_;
   Parameter weight_, bias_;
@@ -65,7 +70,8 @@ struct Conv2dOptions {
 
 // 2-D convolution, NCHW. weight [out, in/groups, kh, kw], bias [out]. Initialised like PyTorch:
 // uniform in ±1/sqrt(fan_in), fan_in = in/groups·kh·kw (zeros when `init` is null). The GPU
-// algorithm is the hand-written implicit GEMM unless set_algo() picks im2col + GEMM.
+// algorithm is the hand-written implicit GEMM unless set_algo() picks im2col + GEMM, or cuDNN's
+// choice under the cudnn backend.
 class Conv2d : public Layer {
  public:
   Conv2d(std::int64_t in_channels, std::int64_t out_channels, const Conv2dOptions& options,

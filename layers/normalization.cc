@@ -1,5 +1,6 @@
 #include "layers/normalization.h"
 
+#include "kernels/cudnn.h"
 #include "kernels/dropout.h"
 
 namespace cudanet::layers {
@@ -29,6 +30,14 @@ Shape LocalResponseNorm::output_shape(const Shape& input) const {
 
 Tensor LocalResponseNorm::forward(const Tensor& x, Mode mode) {
   output_shape(x.shape());
+  cudnn_ = use_cudnn(x) && kernels::cudnn::supports(params_);
+  if (cudnn_) {
+    Tensor y = kernels::cudnn::lrn_forward(x, params_);
+    x_ = mode == Mode::kTrain ? x : Tensor();
+    y_ = mode == Mode::kTrain ? y : Tensor();
+    scale_ = Tensor();
+    return y;
+  }
   Tensor scale;
   Tensor y = kernels::lrn_forward(x, params_, mode == Mode::kTrain ? &scale : nullptr);
   if (mode == Mode::kTrain) {
@@ -42,6 +51,10 @@ Tensor LocalResponseNorm::forward(const Tensor& x, Mode mode) {
 }
 
 Tensor LocalResponseNorm::backward(const Tensor& dy) {
+  if (cudnn_) {
+    require_saved(y_, "output");
+    return kernels::cudnn::lrn_backward(dy, x_, y_, params_);
+  }
   require_saved(scale_, "scale");
   return kernels::lrn_backward(dy, x_, y_, scale_, params_);
 }
@@ -74,12 +87,22 @@ Shape BatchNorm2d::output_shape(const Shape& input) const {
 
 Tensor BatchNorm2d::forward(const Tensor& x, Mode mode) {
   output_shape(x.shape());
+  namespace cudnn = kernels::cudnn;
+  cudnn_ = use_cudnn(x);
   if (mode == Mode::kEval) {
     x_ = Tensor();
+    if (cudnn_) {
+      return cudnn::batchnorm_forward_inference(x, weight_.value, bias_.value, running_mean_,
+                                                running_var_, params_);
+    }
     return kernels::batchnorm_forward_inference(x, weight_.value, bias_.value, running_mean_,
                                                 running_var_, params_);
   }
   x_ = x;
+  if (cudnn_) {
+    return cudnn::batchnorm_forward_training(x, weight_.value, bias_.value, &running_mean_,
+                                             &running_var_, params_, &save_mean_, &save_inv_std_);
+  }
   return kernels::batchnorm_forward_training(x, weight_.value, bias_.value, &running_mean_,
                                              &running_var_, params_, &save_mean_, &save_inv_std_);
 }
@@ -87,7 +110,9 @@ Tensor BatchNorm2d::forward(const Tensor& x, Mode mode) {
 Tensor BatchNorm2d::backward(const Tensor& dy) {
   require_saved(x_, "input");
   kernels::BatchNormGrads g =
-      kernels::batchnorm_backward(x_, dy, weight_.value, save_mean_, save_inv_std_);
+      cudnn_ ? kernels::cudnn::batchnorm_backward(x_, dy, weight_.value, save_mean_, save_inv_std_,
+                                                  params_)
+             : kernels::batchnorm_backward(x_, dy, weight_.value, save_mean_, save_inv_std_);
   accumulate(weight_, g.dgamma);
   accumulate(bias_, g.dbeta);
   return g.dx;

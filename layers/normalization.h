@@ -21,7 +21,8 @@ class LocalResponseNorm : public Layer {
 
  private:
   kernels::LrnParams params_;
-  Tensor x_, y_, scale_;
+  Tensor x_, y_, scale_;  // the cuDNN path saves x and y only
+  bool cudnn_ = false;    // whether the last forward ran on cuDNN
 };
 
 // Batch normalisation per channel of NCHW input: batch statistics in training (updating the
@@ -46,6 +47,7 @@ class BatchNorm2d : public Layer {
   Parameter weight_, bias_;
   Tensor running_mean_, running_var_;
   Tensor x_, save_mean_, save_inv_std_;
+  bool cudnn_ = false;
 };
 
 // Inverted dropout: in training each element is kept with probability 1 − p and scaled by

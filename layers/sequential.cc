@@ -102,6 +102,22 @@ void Sequential::set_backend(Backend backend) {
   backend_ = backend;
 }
 
+void set_layer_backends(Sequential& net, const std::string& spec) {
+  std::vector<std::pair<Layer*, Backend>> changes;
+  std::size_t begin = 0;
+  while (begin < spec.size()) {
+    std::size_t end = spec.find(',', begin);
+    if (end == std::string::npos) end = spec.size();
+    const std::string item = spec.substr(begin, end - begin);
+    const std::size_t eq = item.find('=');
+    CUDANET_CHECK(eq != std::string::npos && eq > 0, ValueError, "layer backends: '", item,
+                  "' is not <layer>=<backend> (in '", spec, "')");
+    changes.emplace_back(&net.child(item.substr(0, eq)), parse_backend(item.substr(eq + 1)));
+    begin = end + 1;
+  }
+  for (auto& c : changes) c.first->set_backend(c.second);
+}
+
 Layer& Sequential::child(const std::string& name) {
   for (auto& c : children_) {
     if (c.first == name) return *c.second;

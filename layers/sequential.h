@@ -47,4 +47,9 @@ class Sequential : public Layer {
   std::vector<std::pair<std::string, LayerPtr>> children_;
 };
 
+// Per-layer backend overrides after a network-wide choice: `spec` is a comma-separated list of
+// "<layer>=<backend>" ("conv1=native,conv2=cudnn"); empty does nothing. ValueError naming the
+// item for an unknown layer or backend or a malformed item (nothing is changed then).
+void set_layer_backends(Sequential& net, const std::string& spec);
+
 }  // namespace cudanet::layers

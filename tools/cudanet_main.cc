@@ -1,4 +1,4 @@
-// cudanet: the command-line program. Subcommands: train, eval, summary, info, demo.
+// cudanet: the command-line program. Subcommands: train, eval, summary, profile, info, demo.
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -22,6 +22,8 @@ const Command kCommands[] = {
     {"eval", "evaluate a checkpoint on a test set", cudanet::tools::run_eval},
     {"summary", "every layer of a model: output shape and parameters", cudanet::tools::run_summary},
     {"info", "version, build configuration and GPUs", cudanet::tools::run_info},
+    {"profile", "per-layer forward / backward times of a training step",
+     cudanet::tools::run_profile},
     {"demo", "the core runtime end to end: tensors, RNG, copies, allocator",
      cudanet::tools::run_demo},
 };

@@ -3,6 +3,8 @@
 #include <iostream>
 
 #include "kernels/common.h"
+#include "kernels/cudnn.h"
+#include "kernels/gemm.h"
 #include "layers/models.h"
 #include "tools/args.h"
 #include "tools/commands.h"
@@ -16,7 +18,7 @@ namespace cudanet::tools {
 int run_train(const std::vector<std::string>& args) {
   train::TrainConfig c;
   std::string backend = "native";
-  bool deterministic = false;
+  bool deterministic = false, tf32 = false, cudnn_benchmark = false;
   ArgParser p("train", "Trains a model and reports its test accuracy.");
   p.flag("--model", &c.model, "mlp, lenet5, alexnet or alexnet-owt")
       .flag("--data", &c.data, "fashion-mnist, fashion-mnist:DIR or mnist:DIR")
@@ -36,6 +38,11 @@ int run_train(const std::vector<std::string>& args) {
       .flag("--train-limit", &c.train_limit, "use only this many training samples (0: all)")
       .flag("--device", &c.device, "auto, cpu, cuda or cuda:N")
       .flag("--backend", &backend, "native or cudnn")
+      .flag("--layer-backends", &c.layer_backends,
+            "per-layer overrides, e.g. conv1=native,fc6=cudnn")
+      .toggle("--tf32", &tf32, "let FP32 convolutions and GEMMs use TF32 tensor cores")
+      .toggle("--cudnn-benchmark", &cudnn_benchmark,
+              "time cuDNN's convolution algorithms once per shape (default: heuristics)")
       .flag("--seed", &c.seed, "seed of initialisation, shuffling and dropout")
       .flag("--metrics-out", &c.metrics_out, "final summary JSON; epochs go to <stem>.jsonl")
       .flag("--checkpoint-dir", &c.checkpoint_dir, "write last.safetensors here after each epoch")
@@ -50,6 +57,8 @@ int run_train(const std::vector<std::string>& args) {
     throw UsageError(e.message(), __FILE__, __LINE__);
   }
   if (deterministic) kernels::set_deterministic(true);
+  if (tf32) kernels::set_allow_tf32(true);
+  if (cudnn_benchmark) kernels::cudnn::set_benchmark(true);
   const train::TrainResult result = train::run_training(c, std::cout);
   if (!c.metrics_out.empty()) {  // the curves next to the metrics, where gnuplot is installed
     const std::filesystem::path png =

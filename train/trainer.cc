@@ -164,6 +164,7 @@ TrainResult run_training(const TrainConfig& c, std::ostream& out) {
                 shape_str(data.train.sample_shape()));
   model->to(device);
   model->set_backend(c.backend);
+  layers::set_layer_backends(*model, c.layer_backends);
   Generator dropout_rng(c.seed ^ 0x5eedull);
   for (std::size_t i = 0; i < model->size(); ++i) {
     if (auto* d = dynamic_cast<layers::Dropout*>(&model->at(i))) d->set_generator(&dropout_rng);

@@ -37,6 +37,8 @@ struct TrainConfig {
   std::int64_t train_limit = 0;  // use only this many training samples (0: all)
   std::string device = "auto";   // auto, cpu, cuda, cuda:N
   layers::Backend backend = layers::Backend::kNative;
+  std::string
+      layer_backends;  // per-layer overrides, "conv1=native,fc6=cudnn" (see set_layer_backends)
   std::uint64_t seed = 1;
   std::string metrics_out;     // final summary JSON ("" = none); epochs go to <stem>.jsonl
   std::string checkpoint_dir;  // "" = no checkpoints

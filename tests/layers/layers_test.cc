@@ -187,7 +187,6 @@ TEST(Layers, ShapesAreCheckedWithClearErrors) {
   EXPECT_THROW(Conv2d(3, 8, Conv2dOptions::square(3).groups_(2)), ValueError);
   EXPECT_THROW(Dropout(1.0), ValueError);
   EXPECT_THROW(BatchNorm2d(0), ValueError);
-  EXPECT_THROW(l.set_backend(Backend::kCudnn), ValueError);
 }
 
 TEST(Layers, EvalModeDropoutIsIdentityAndBatchNormUsesRunningStats) {

@@ -1,0 +1,87 @@
+// `cudanet profile`: per-layer times of a training step on synthetic data (layers/profile.h).
+#include <iostream>
+
+#include "core/cuda_allocator.h"
+#include "core/random.h"
+#include "kernels/common.h"
+#include "kernels/cudnn.h"
+#include "kernels/gemm.h"
+#include "layers/models.h"
+#include "layers/profile.h"
+#include "tools/args.h"
+#include "tools/commands.h"
+#include "train/optimizer.h"
+#include "train/trainer.h"
+
+namespace cudanet::tools {
+
+int run_profile(const std::vector<std::string>& args) {
+  std::string model = "alexnet", device_name = "auto", backend = "native", layer_backends;
+  std::int64_t batch = 128, steps = 5, warmup = 2;
+  bool tf32 = false, cudnn_benchmark = false, deterministic = false;
+  ArgParser p("profile",
+              "Times each layer's forward and backward, the loss and the SGD update of a "
+              "training step on synthetic data, and prints a table (CUDA events on a GPU).");
+  p.flag("--model", &model, "mlp, lenet5, alexnet or alexnet-owt")
+      .flag("--batch-size", &batch, "samples per step")
+      .flag("--steps", &steps, "timed steps (the table shows their mean)")
+      .flag("--warmup", &warmup, "untimed steps first (cuDNN algorithm search, allocator cache)")
+      .flag("--device", &device_name, "auto, cpu, cuda or cuda:N")
+      .flag("--backend", &backend, "native or cudnn")
+      .flag("--layer-backends", &layer_backends, "per-layer overrides, e.g. conv1=native")
+      .toggle("--tf32", &tf32, "let FP32 convolutions and GEMMs use TF32 tensor cores")
+      .toggle("--cudnn-benchmark", &cudnn_benchmark, "time cuDNN's algorithms once per shape")
+      .toggle("--deterministic", &deterministic, "deterministic algorithms only");
+  if (!p.parse(args)) return 0;
+  layers::Backend b = layers::Backend::kNative;
+  Shape sample;
+  try {
+    b = layers::parse_backend(backend);
+    sample = layers::model_input_shape(model);
+  } catch (const ValueError& e) {
+    throw UsageError(e.message(), __FILE__, __LINE__);
+  }
+  CUDANET_CHECK(batch >= 1 && steps >= 1 && warmup >= 0, UsageError,
+                "profile: need --batch-size >= 1, --steps >= 1, --warmup >= 0");
+  kernels::set_allow_tf32(tf32);
+  kernels::cudnn::set_benchmark(cudnn_benchmark);
+  if (deterministic) kernels::set_deterministic(true);
+  const Device device = train::resolve_device(device_name);
+
+  Generator g(1);
+  auto net = layers::make_model(model, g);
+  net->to(device);
+  net->set_backend(b);
+  layers::set_layer_backends(*net, layer_backends);
+  Shape in{batch};
+  in.insert(in.end(), sample.begin(), sample.end());
+  const std::int64_t classes = net->output_shape(in)[1];
+  Tensor x = Tensor::empty(in).uniform_(-1.0, 1.0, g).to(device);
+  std::vector<std::int64_t> labels(static_cast<std::size_t>(batch));
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    labels[i] = static_cast<std::int64_t>(i) % classes;
+  }
+  const Tensor y = Tensor::from_vector(labels, {batch}).to(device);
+  kernels::SgdParams sgd;
+  sgd.lr = 0.01;
+  sgd.momentum = 0.9;
+  train::Sgd optimizer(net->named_parameters(""), sgd);
+
+  std::cout << "cudanet profile: " << model << ", batch " << batch << ", device " << device
+            << ", backend " << backend
+            << (layer_backends.empty() ? "" : " (" + layer_backends + ")") << ", TF32 "
+            << (tf32 ? "on" : "off") << ", cuDNN algorithms "
+            << (cudnn_benchmark ? "timed" : "heuristic") << "\n";
+  const layers::StepProfile prof = layers::profile_training_step(
+      *net, x, y, static_cast<int>(steps), static_cast<int>(warmup), [&] { optimizer.step(); });
+  std::cout << prof.table();
+  if (device.is_cuda()) {
+    const MemoryStats s = cuda::memory_stats(device.index());
+    std::cout << "peak allocated " << format_bytes(s.allocated_bytes.peak) << ", reserved "
+              << format_bytes(s.reserved_bytes.current) << ", device mallocs "
+              << s.num_backend_mallocs << "\n";
+  }
+  return 0;
+}
+
+}  // namespace cudanet::tools
