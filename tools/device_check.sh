@@ -122,6 +122,16 @@ PY
 elif ((build_rc == 0)); then
   lenet_line="skipped: no Fashion-MNIST (tools/fetch_device_deps.sh copies it to .deps/)"
 fi
+# Training steps of AlexNet, AlexNet-OWT and LeNet-5: cudanet (native and cuDNN backends) next to
+# PyTorch + cuDNN on this GPU, same run (bench/train/run_alexnet_bench.py; about a minute).
+train_bench_md="not run"
+if ((build_rc == 0)); then
+  log "training-step benchmark vs PyTorch"
+  timeout 240 python3 "$root/bench/train/run_alexnet_bench.py" --build "$build" \
+    --out "$out/train_bench" >"$out/train_bench.log" 2>&1
+  train_bench_md=$(cat "$out/train_bench/train_bench.md" 2>/dev/null ||
+                   echo "failed: see train_bench.log")
+fi
 bench_lines=$(python3 "$root/tools/bench_summary.py" "$out" 2>&1)
 
 # ---- 5. report --------------------------------------------------------------------------------
@@ -145,6 +155,10 @@ elapsed=$(($(date +%s) - start))
   echo "| memcheck errors (GPU tests, caching bypassed) | $sanitizer_errors$sanitizer_note |"
   echo "| LeNet-5 training, batch 64 (GPU) | $lenet_line |"
   echo "$bench_lines"
+  echo
+  echo "## Training step vs PyTorch"
+  echo
+  echo "$train_bench_md"
   echo
   echo "## GPU benchmarks"
   echo "${gpu_bench_md:-none built}"

@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""The training-step benchmark: cudanet (hand-written and cuDNN backends) next to PyTorch + cuDNN
+on the same GPU, in one run. AlexNet (the seed's) and AlexNet-OWT at batch 128 and 256, LeNet-5 at
+batch 256; forward, backward and SGD update on synthetic data already on the GPU; the median
+images/s after warm-up, peak memory, device mallocs per step and achieved TFLOP/s next to the
+H100's peak. Writes OUT/train_bench.md (a Markdown table with the issue's targets checked) and
+OUT/train_bench.json, and prints the table.
+
+  bench/train/run_alexnet_bench.py --build build-device --out OUT [--tf32] [--python python3]
+
+The same TF32 setting goes to both sides (off by default: strict FP32). Each configuration times
+at most --max-seconds of steps after --warmup steps, so the whole run takes about a minute.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+CONFIGS = ["alexnet:128", "alexnet:256", "alexnet-owt:128", "alexnet-owt:256", "lenet5:256"]
+
+
+def run(cmd, log):
+    print("+", " ".join(cmd), file=sys.stderr, flush=True)
+    with open(log, "w") as f:
+        return subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT).returncode
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def mib(b):
+    return "n/a" if b is None or b < 0 else f"{b / 2**20:.0f}"
+
+
+def fmt(v, spec):
+    return "n/a" if v is None else format(v, spec)
+
+
+def table(ours, torch, tf32):
+    """Rows per model and batch: images/s of each side, ratios against the targets, memory,
+    mallocs per step and TFLOP/s."""
+    by = {}
+    for doc in (ours, torch):
+        for r in (doc or {}).get("results", []):
+            by[(r["model"], r["batch"], r["backend"])] = r
+    peak = "TF32 495" if tf32 else "FP32 67"
+    lines = [
+        f"Training step (forward, backward, SGD), synthetic data on the GPU, TF32 "
+        f"{'on' if tf32 else 'off'}; median after warm-up. TFLOP/s against the H100 SXM peak "
+        f"({peak}). Targets: cuDNN backend >= 1.2x PyTorch on AlexNet, native >= 0.5x cuDNN "
+        f"backend, peak memory <= PyTorch's, 0 mallocs per step.",
+        "",
+        "| model | batch | native img/s | cudnn img/s | PyTorch img/s | cudnn / PyTorch | "
+        "native / cudnn | peak MiB native / cudnn / PyTorch | mallocs/step native / cudnn / "
+        "PyTorch | TFLOP/s native / cudnn / PyTorch |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    verdicts = []
+    for config in CONFIGS:
+        model, batch = config.split(":")
+        batch = int(batch)
+        n, c, t = (by.get((model, batch, b)) for b in ("native", "cudnn", "pytorch"))
+        ips = [r["images_per_sec"] if r else None for r in (n, c, t)]
+        ratio_ct = ips[1] / ips[2] if ips[1] and ips[2] else None
+        ratio_nc = ips[0] / ips[1] if ips[0] and ips[1] else None
+        mark_ct = "" if ratio_ct is None else (" ok" if ratio_ct >= 1.2 else " MISS")
+        mark_nc = "" if ratio_nc is None else (" ok" if ratio_nc >= 0.5 else " MISS")
+        if not model.startswith("alexnet"):
+            mark_ct = ""  # the 1.2x target is AlexNet's
+        lines.append(
+            f"| {model} | {batch} | {fmt(ips[0], '.0f')} | {fmt(ips[1], '.0f')} | "
+            f"{fmt(ips[2], '.0f')} | {fmt(ratio_ct, '.2f')}{mark_ct} | "
+            f"{fmt(ratio_nc, '.2f')}{mark_nc} | "
+            + " / ".join(mib(r["peak_bytes"] if r else None) for r in (n, c, t)) + " | "
+            + " / ".join(fmt(r.get("mallocs_per_step") if r else None, '.2f') for r in (n, c, t))
+            + " | " + " / ".join(fmt(r["tflops"] if r else None, '.2f') for r in (n, c, t)) + " |")
+        verdicts.append({"model": model, "batch": batch, "images_per_sec": ips,
+                         "cudnn_over_pytorch": ratio_ct, "native_over_cudnn": ratio_nc})
+    return "\n".join(lines) + "\n", verdicts
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--python", default=sys.executable, help="the Python that has PyTorch")
+    ap.add_argument("--tf32", action="store_true")
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--max-seconds", type=float, default=3.0)
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    here = os.path.dirname(os.path.abspath(__file__))
+    common = ["--configs", ",".join(CONFIGS), "--steps", str(args.steps), "--warmup",
+              str(args.warmup), "--max-seconds", str(args.max_seconds)]
+    if args.tf32:
+        common.append("--tf32")
+    ours_json = os.path.join(args.out, "cudanet_train.json")
+    torch_json = os.path.join(args.out, "torch_train.json")
+    rc_ours = run([os.path.join(args.build, "bench", "train", "cudanet_train_bench"), "--device",
+                   "cuda", "--backends", "native,cudnn", "--json", ours_json] + common,
+                  os.path.join(args.out, "cudanet_train.log"))
+    rc_torch = run([args.python, os.path.join(here, "torch_train_step.py"), "--json", torch_json]
+                   + common, os.path.join(args.out, "torch_train.log"))
+    ours, torch = load(ours_json), load(torch_json)
+    md, verdicts = table(ours, torch, args.tf32)
+    notes = []
+    if ours is None:
+        notes.append(f"cudanet_train_bench failed (exit {rc_ours}): see cudanet_train.log")
+    if torch is None:
+        notes.append(f"PyTorch side failed (exit {rc_torch}): see torch_train.log")
+    if torch:
+        notes.append(f"PyTorch {torch.get('torch')}, its cuDNN {torch.get('cudnn')}")
+    if ours:
+        notes.append(f"cudanet's cuDNN {ours.get('cudnn')}")
+    md += "".join(f"\n- {n}" for n in notes) + "\n"
+    with open(os.path.join(args.out, "train_bench.md"), "w") as f:
+        f.write(md)
+    with open(os.path.join(args.out, "train_bench.json"), "w") as f:
+        json.dump({"tf32": args.tf32, "cudanet": ours, "pytorch": torch, "summary": verdicts}, f,
+                  indent=1)
+    print(md)
+    return 0 if ours is not None and torch is not None else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
