@@ -57,11 +57,12 @@ const char* math_name(cudnnMathType_t m) {
 struct Settings {
   bool tf32, deterministic, benchmark;
   std::size_t limit;
+  bool strict_fp32;  // float32 without TF32: only FMA kernels
 };
 
 Settings current_settings(DType dtype) {
-  return {dtype == DType::kFloat32 && allow_tf32(), deterministic(), benchmark(),
-          workspace_limit()};
+  const bool tf32 = dtype == DType::kFloat32 && allow_tf32();
+  return {tf32, deterministic(), benchmark(), workspace_limit(), dtype == DType::kFloat32 && !tf32};
 }
 
 std::string key_of(Pass pass, const Conv2dGeometry& g, DType dtype, int device, const Settings& s) {
@@ -202,23 +203,26 @@ AlgoChoice choose_pass(const Conv2dGeometry& g, const Stream& stream, const Conv
   for (int i = 0; i < returned; ++i) {
     const auto& r = perf[static_cast<std::size_t>(i)];
     if (!qualifies(r, s)) continue;
-    CUDANET_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv.get(), r.mathType));
+    // Strict FP32 keeps CUDNN_FMA_MATH even for a result reported as CUDNN_DEFAULT_MATH: since
+    // cuDNN 8 the default math type lets FP32 convolutions use TF32 tensor cores.
+    const cudnnMathType_t math = s.strict_fp32 ? CUDNN_FMA_MATH : r.mathType;
+    CUDANET_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv.get(), math));
     std::size_t bytes = 0;
     if (A::workspace(h, d, static_cast<int>(r.algo), &bytes) != CUDNN_STATUS_SUCCESS) continue;
     if (bytes > s.limit) continue;
     AlgoChoice c;
     c.algo = static_cast<int>(r.algo);
     c.workspace = bytes;
-    c.math = r.mathType;
+    c.math = math;
     c.description =
         ::cudanet::detail::str(pass_name(P), ' ', algo_name(P, c.algo), " (", math_name(c.math),
                                ", ", bytes, " B", s.benchmark ? ", timed" : "", ")");
     return c;
   }
   CUDANET_THROW(CudaError, "cuDNN ", pass_name(P), ": no ", s.deterministic ? "deterministic " : "",
-                s.tf32 ? "" : "strict-FP32 ", "algorithm within the workspace limit of ", s.limit,
-                " B for x ", shape_str(g.x_shape()), ", w ", shape_str(g.w_shape()), " (", returned,
-                " candidates)");
+                s.strict_fp32 ? "strict-FP32 " : "", "algorithm within the workspace limit of ",
+                s.limit, " B for x ", shape_str(g.x_shape()), ", w ", shape_str(g.w_shape()), " (",
+                returned, " candidates)");
 }
 
 }  // namespace

@@ -88,15 +88,19 @@ TEST(Backend, LayerOverridesApplyToNamedLayersOnly) {
   EXPECT_EQ(net->child("output").backend(), Backend::kCudnn);
 }
 
-TEST(Backend, CudnnOpsRefuseCpuTensors) {
-  if (!kernels::cudnn::available()) GTEST_SKIP() << "this build has no cuDNN";
+TEST(Backend, CudnnOpsRefuseCpuTensorsOrSayCudnnIsMissing) {
   const Tensor x = testing::random_tensor({2, 3}, DType::kFloat32, 1);
+  // With cuDNN: CPU tensors are refused; without: every op says the build lacks cuDNN.
+  const char* expected = kernels::cudnn::available() ? "CUDA tensor" : "built without cuDNN";
   try {
     kernels::cudnn::softmax_forward(x);
     FAIL() << "cudnn::softmax_forward accepted a CPU tensor";
   } catch (const ValueError& e) {
-    EXPECT_NE(std::string(e.what()).find("CUDA tensor"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
   }
+  EXPECT_THROW(kernels::cudnn::conv2d_backward_bias(
+                   testing::random_tensor({1, 2, 3, 3}, DType::kFloat32, 2)),
+               ValueError);
 }
 
 TEST(Profile, TimesEveryLayerLossAndUpdateOnTheCpu) {
