@@ -81,6 +81,13 @@ namespace {
 }
 }  // namespace
 
+Shape conv2d_output_shape(const Shape&, const Shape&, const Conv2dParams&) {
+  unavailable("cudnn::conv2d_output_shape");
+}
+Shape pool2d_output_shape(PoolKind, const Shape&, const Pool2dParams&) {
+  unavailable("cudnn::pool2d_output_shape");
+}
+
 Tensor conv2d_forward(const Tensor&, const Tensor&, const Tensor*, const Conv2dParams&) {
   unavailable("cudnn::conv2d_forward");
 }

@@ -64,6 +64,13 @@ std::string chosen_algorithm(const std::string& pass, const Conv2dGeometry& g);
 
 enum class PoolKind { kMax, kAvg };
 
+// The output shapes cuDNN derives from the descriptors this backend builds for a convolution and
+// a pooling (descriptors are host objects: no GPU needed). Tests compare them with kernels/'s
+// geometry, which checks the descriptors' parameter order without a GPU. Arguments are checked as
+// by the ops.
+Shape conv2d_output_shape(const Shape& x_shape, const Shape& w_shape, const Conv2dParams& p);
+Shape pool2d_output_shape(PoolKind kind, const Shape& x_shape, const Pool2dParams& p);
+
 // ---- Tensor level: CUDA tensors only (ValueError otherwise); same contracts as kernels/ ----
 Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor* bias, const Conv2dParams& p);
 Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_shape,

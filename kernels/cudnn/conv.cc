@@ -33,6 +33,16 @@ void* ptr(const Tensor& t) {
 
 }  // namespace
 
+Shape conv2d_output_shape(const Shape& x_shape, const Shape& w_shape, const Conv2dParams& p) {
+  constexpr const char* kOp = "cudnn::conv2d_output_shape";
+  const Conv2dGeometry g = conv2d_geometry(x_shape, w_shape, p, kOp);
+  const detail::ConvDescriptors d = detail::describe(g, DType::kFloat32, kOp);
+  int n = 0, k = 0, h = 0, w = 0;
+  CUDANET_CUDNN_CHECK(
+      cudnnGetConvolution2dForwardOutputDim(d.conv.get(), d.x.get(), d.w.get(), &n, &k, &h, &w));
+  return {n, k, h, w};
+}
+
 Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor* bias, const Conv2dParams& p) {
   detail::check_cuda_float(x, kForward, "x");
   detail::check_cuda_float(w, kForward, "w");

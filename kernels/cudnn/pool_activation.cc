@@ -59,6 +59,17 @@ detail::ActivationDescriptor activation(Activation kind, const char* op) {
 
 }  // namespace
 
+Shape pool2d_output_shape(PoolKind kind, const Shape& x_shape, const Pool2dParams& p) {
+  constexpr const char* kOp = "cudnn::pool2d_output_shape";
+  const Pool2dGeometry g = pool2d_geometry(x_shape, p, kOp);
+  const detail::PoolingDescriptor pd = pooling(kind, g, kOp);
+  const detail::TensorDescriptor xd =
+      detail::tensor_4d(g.n, g.c, g.in_h, g.in_w, DType::kFloat32, kOp);
+  int n = 0, c = 0, h = 0, w = 0;
+  CUDANET_CUDNN_CHECK(cudnnGetPooling2dForwardOutputDim(pd.get(), xd.get(), &n, &c, &h, &w));
+  return {n, c, h, w};
+}
+
 Tensor pool2d_forward(PoolKind kind, const Tensor& x, const Pool2dParams& p) {
   detail::check_cuda_float(x, kPoolForward, "x");
   const Pool2dGeometry g = pool2d_geometry(x.shape(), p, kPoolForward);
