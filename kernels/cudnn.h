@@ -58,8 +58,9 @@ std::size_t algorithm_cache_size();
 void clear_algorithm_cache();
 // cuDNN handles created by the calling thread so far (one per device and stream).
 std::size_t handle_count();
-// The algorithm chosen for the last convolution pass of this geometry, e.g.
-// "fwd IMPLICIT_PRECOMP_GEMM (FMA, 0 B)"; empty when none was chosen yet. For logs and tests.
+// The algorithm chosen for pass "fwd", "bwd-data" or "bwd-filter" of this geometry in float32 on
+// cuda:0 under the current settings, e.g. "fwd IMPLICIT_PRECOMP_GEMM (FMA, 0 B)"; empty when
+// none was chosen yet; ValueError for another pass name. For logs and tests.
 std::string chosen_algorithm(const std::string& pass, const Conv2dGeometry& g);
 
 enum class PoolKind { kMax, kAvg };

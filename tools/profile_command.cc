@@ -6,6 +6,7 @@
 #include "kernels/common.h"
 #include "kernels/cudnn.h"
 #include "kernels/gemm.h"
+#include "layers/linear.h"
 #include "layers/models.h"
 #include "layers/profile.h"
 #include "tools/args.h"
@@ -75,6 +76,24 @@ int run_profile(const std::vector<std::string>& args) {
   const layers::StepProfile prof = layers::profile_training_step(
       *net, x, y, static_cast<int>(steps), static_cast<int>(warmup), [&] { optimizer.step(); });
   std::cout << prof.table();
+  if (device.is_cuda() && device.index() == 0 && b == layers::Backend::kCudnn) {
+    // What cuDNN chose for each convolution (heuristics or, with --cudnn-benchmark, timing).
+    Shape shape = in;
+    for (std::size_t i = 0; i < net->size(); ++i) {
+      layers::Layer& l = net->at(i);
+      if (auto* conv = dynamic_cast<layers::Conv2d*>(&l); conv && l.backend() == b) {
+        const kernels::Conv2dGeometry geo = kernels::conv2d_geometry(
+            shape, conv->weight().value.shape(), conv->params(), "profile");
+        std::cout << net->name(i) << ":";
+        for (const char* pass : {"fwd", "bwd-data", "bwd-filter"}) {
+          const std::string algo = kernels::cudnn::chosen_algorithm(pass, geo);
+          if (!algo.empty()) std::cout << "  " << algo;
+        }
+        std::cout << "\n";
+      }
+      shape = l.output_shape(shape);
+    }
+  }
   if (device.is_cuda()) {
     const MemoryStats s = cuda::memory_stats(device.index());
     std::cout << "peak allocated " << format_bytes(s.allocated_bytes.peak) << ", reserved "
