@@ -42,14 +42,17 @@ void prime(const Shape& shape, DType dtype) {
   Tensor t = testing::poisoned(shape, dtype, kGpu);
 }
 
-// float32: sums of `length` products in another order than the reference's.
+// float32: sums of `length` products in another order than the reference's, and possibly by a
+// transform (FFT, Winograd: cuDNN may choose them in strict FP32), whose rounding error scales
+// with the tensor's largest value rather than with each element. A wrong index or a missing term
+// is still far outside these bounds.
 testing::Tolerance tol(const Tensor& ref, std::int64_t length) {
   const std::vector<double> v = testing::as_doubles(ref);
   double peak = 0;
   for (double x : v) peak = std::max(peak, std::fabs(x));
   if (ref.dtype() == DType::kFloat64) return {std::max(1e-10, 1e-12 * peak), 1e-9, 1e-10};
   const double growth = std::sqrt(static_cast<double>(length));
-  return {std::max(1e-5, 4e-7 * growth * peak), 2e-4, std::max(2e-5, 2e-7 * growth)};
+  return {std::max(1e-5, 2e-6 * growth * peak), 1e-3, std::max(1e-4, 2e-7 * growth)};
 }
 
 Conv2dParams conv_params(std::int64_t stride, std::int64_t pad, std::int64_t dilation,
