@@ -10,6 +10,7 @@
 #include "core/random.h"
 #include "core/tensor.h"
 #include "core/version.h"
+#include "kernels/cudnn.h"
 #include "tools/commands.h"
 
 namespace cudanet::tools {
@@ -75,6 +76,10 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 int run_info(const std::vector<std::string>& args) {
   CUDANET_CHECK(args.empty(), ValueError, "info takes no arguments, got '", args.front(), "'");
   std::printf("%s\n", build_info().c_str());
+  if (kernels::cudnn::available()) {
+    std::printf("cuDNN %s (convolution algorithms: %s)\n", kernels::cudnn::version().c_str(),
+                kernels::cudnn::benchmark() ? "timed once per shape" : "heuristics");
+  }
   const int n = cuda::device_count();
   if (n == 0) std::printf("GPUs: none (%s)\n", cuda::unavailable_reason().c_str());
   for (int i = 0; i < n; ++i) {
