@@ -143,6 +143,7 @@ TEST(CudnnConv, BenchmarkModeMatchesCpuReferenceFloat32) {
 TEST(CudnnConv, DeterministicModeMatchesAndRepeatsBitwise) {
   REQUIRE_CUDNN();
   SettingsGuard s;
+  set_allow_tf32(false);
   set_deterministic(true);
   check_conv_cases(DType::kFloat32);
   const ConvCase c = conv_cases()[5];
