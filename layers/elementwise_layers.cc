@@ -123,7 +123,6 @@ Tensor Pool2d::forward(const Tensor& x, Mode mode) {
     return y;
   }
   if (kind_ == Kind::kAvg) return kernels::avg_pool2d_forward(x, params_);
-  argmax_ = Tensor();
   return kernels::max_pool2d_forward(x, params_, saved_ ? &argmax_ : nullptr);
 }
 
