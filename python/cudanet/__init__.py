@@ -37,8 +37,15 @@ def _np():
 def _dtype_name(dtype):
     if dtype is None:
         return None
-    name = getattr(dtype, "name", None) or str(dtype)
-    name = name.replace("torch.", "")
+    if isinstance(dtype, str):
+        name = dtype
+    elif str(dtype).startswith("torch."):
+        name = str(dtype)[len("torch."):]
+    else:
+        try:
+            name = _np().dtype(dtype).name
+        except TypeError:
+            name = str(dtype)
     if name not in _DTYPES:
         raise ValueError(f"unsupported dtype {dtype!r}; cudanet holds {', '.join(_DTYPES)}")
     return name
@@ -63,7 +70,8 @@ def tensor(data, device="cpu", dtype=None):
         array = array.astype(name if name != "bfloat16" else np.float32)
     if array.dtype.name not in _DTYPES:
         raise ValueError(f"unsupported dtype {array.dtype.name}; cudanet holds {', '.join(_DTYPES)}")
-    array = np.ascontiguousarray(array)
+    if not array.flags.c_contiguous:
+        array = array.copy(order="C")  # (np.ascontiguousarray would make 0-d arrays 1-d)
     view = from_dlpack(array)
     if name == "bfloat16":
         view = view.to_dtype("bfloat16")

@@ -53,6 +53,7 @@ class SharedLayer : public Layer {
     return inner_->named_parameters(prefix);
   }
   void to(Device device) override { inner_->to(device); }
+  Layer& inner() { return *inner_; }
   void set_backend(Backend backend) override {
     Layer::set_backend(backend);
     inner_->set_backend(backend);
@@ -277,14 +278,19 @@ void bind_nn(nb::module_& m) {
       .def(
           "__getitem__",
           [](Sequential& s, nb::handle key) -> Layer& {
+            Layer* layer;
             if (PyLong_Check(key.ptr())) {
               auto i = nb::cast<std::int64_t>(key);
               const auto n = static_cast<std::int64_t>(s.size());
               if (i < 0) i += n;
               if (i < 0 || i >= n) throw nb::index_error("Sequential index out of range");
-              return s.at(static_cast<std::size_t>(i));
+              layer = &s.at(static_cast<std::size_t>(i));
+            } else {
+              layer = &s.child(nb::cast<std::string>(key));
             }
-            return s.child(nb::cast<std::string>(key));
+            // A layer made in Python comes back as itself (its Python object).
+            auto* shared = dynamic_cast<SharedLayer*>(layer);
+            return shared != nullptr ? shared->inner() : *layer;
           },
           nb::rv_policy::reference_internal)
       .def("backward_parameters", &Sequential::backward_parameters, arg("dy"),
