@@ -42,7 +42,7 @@ def plot(history, path):
     epochs = history["epoch"]
     steps_per_epoch = len(history["loss"]) / max(len(epochs), 1)
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
-    window = max(1, len(history["loss"]) // 100)
+    window = max(1, min(50, len(history["loss"]) // 20))
     smooth = [sum(history["loss"][max(0, i - window + 1):i + 1]) / len(history["loss"][max(0, i - window + 1):i + 1])
               for i in range(len(history["loss"]))]
     ax_loss.plot(history["step"], history["loss"], color="0.8", lw=0.5, label="step loss")

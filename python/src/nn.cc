@@ -135,6 +135,8 @@ nb::list named_parameters(Layer& layer, const std::string& prefix) {
 
 void add_layer(Sequential& seq, const std::string& name, std::shared_ptr<Layer> layer) {
   CUDANET_CHECK(layer != nullptr, ValueError, "Sequential.add: layer '", name, "' is None");
+  CUDANET_CHECK(layer.get() != &seq, ValueError, "Sequential.add: layer '", name,
+                "' is the Sequential itself");
   seq.add(name, std::make_unique<SharedLayer>(std::move(layer)));
 }
 

@@ -42,6 +42,8 @@ def t(shape, dtype="float32"):
     (lambda: cudanet.tensor([1.0, 2.0]).reshape(3), "reshape|view|elements"),
     (lambda: len(cudanet.tensor(1.0)), "0-dimensional"),
     (lambda: nn.Sequential(nn.ReLU()).add("0", nn.ReLU()), "duplicate"),
+    (lambda: nn.Sequential(nn.ReLU()).add("a.b", nn.ReLU()), "name"),
+    (lambda: (lambda s: s.add("me", s))(nn.Sequential()), "itself"),
     (lambda: nn.Linear(3, 2).forward(t((2, 4))), "Linear|shape"),
     (lambda: nn.ReLU().backward(t((2,))), "forward"),
     (lambda: nn.Linear(3, 2).load_state_dict({"weight": np.ones((2, 3))}), "missing bias"),
