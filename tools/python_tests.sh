@@ -30,8 +30,11 @@ for arg in ${CUDANET_PYTHON_CMAKE_ARGS:-}; do
   defines+=("--config-settings=cmake.define.${arg#-D}")
 done
 start=$(date +%s)
-"${pip[@]}" install --no-build-isolation --no-deps "--config-settings=build-dir=$build" "${defines[@]}" \
-  "$root/python"
+if ! "${pip[@]}" install --no-build-isolation --no-deps "--config-settings=build-dir=$build" \
+  "${defines[@]}" "$root/python"; then
+  echo "python tests: pip install ./python FAILED"
+  exit 1
+fi
 echo "python_tests: pip install ./python took $(($(date +%s) - start)) s"
 
 # Run from a neutral directory so `import cudanet` finds the installed package, not the sources.

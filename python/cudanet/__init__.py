@@ -58,8 +58,8 @@ def tensor(data, device="cpu", dtype=None):
     np = _np()
     name = _dtype_name(dtype)
     if isinstance(data, Tensor):
-        t = data if name is None else data.to_dtype(name)
-        return t.to_device(device).clone() if t is data else t.to_device(device)
+        out = (data if name is None else data.to_dtype(name)).to_device(device)
+        return out.clone() if out.data_ptr == data.data_ptr else out
     if isinstance(data, np.ndarray):
         array = data
     else:
@@ -128,10 +128,10 @@ Tensor.cuda = lambda self, index=0: self.to_device(f"cuda:{index}")
 Tensor.tolist = lambda self: _numpy(self).tolist()
 
 from . import ops, nn, models, optim, data  # noqa: E402
-from .fit import fit, evaluate, train, save_checkpoint, load_checkpoint  # noqa: E402
+from .fit import fit, evaluate, train, train_step, save_checkpoint, load_checkpoint  # noqa: E402
 
 __all__ = [
     "Tensor", "tensor", "as_tensor", "from_dlpack", "zeros", "full", "manual_seed",
     "cuda_is_available", "cuda_unavailable_reason", "ops", "nn", "models", "optim", "data",
-    "fit", "evaluate", "train", "save_checkpoint", "load_checkpoint",
+    "fit", "evaluate", "train", "train_step", "save_checkpoint", "load_checkpoint",
 ]

@@ -13,6 +13,8 @@ from .data import DataLoader
 from .nn import CrossEntropyLoss
 from .optim import SGD
 
+# train_step(model, loss, optimizer, images, labels) -> (loss, correct): one step of training.
+train_step = _cudanet.train_step
 save_checkpoint = _cudanet.save_checkpoint
 load_checkpoint = _cudanet.load_checkpoint
 
@@ -86,4 +88,4 @@ def train(**config):
     return _cudanet.run_training(**config)
 
 
-__all__ = ["fit", "evaluate", "train", "save_checkpoint", "load_checkpoint"]
+__all__ = ["fit", "evaluate", "train", "train_step", "save_checkpoint", "load_checkpoint"]

@@ -1,5 +1,8 @@
 // Optimizers, data sets and loaders, checkpoints, training steps and the whole trainer.
+#include <cmath>
+#include <functional>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <nanobind/stl/map.h>
 #include <nanobind/stl/optional.h>
@@ -112,49 +115,48 @@ nb::dict train_result_dict(const TrainResult& r) {
   return out;
 }
 
-// run_training with the TrainConfig fields as keyword arguments.
+// run_training with the TrainConfig fields as keyword arguments (the command's options).
+using Setter = std::function<void(TrainConfig&, nb::handle)>;
+template <typename T>
+Setter set(T TrainConfig::*member) {
+  return [member](TrainConfig& c, nb::handle v) { c.*member = nb::cast<T>(v); };
+}
+
 nb::dict run(const nb::kwargs& kwargs) {
+  static const std::map<std::string, Setter> setters = {
+      {"model", set(&TrainConfig::model)},
+      {"data", set(&TrainConfig::data)},
+      {"epochs", set(&TrainConfig::epochs)},
+      {"batch_size", set(&TrainConfig::batch_size)},
+      {"optimizer", set(&TrainConfig::optimizer)},
+      {"lr", set(&TrainConfig::lr)},
+      {"momentum", set(&TrainConfig::momentum)},
+      {"nesterov", set(&TrainConfig::nesterov)},
+      {"weight_decay", set(&TrainConfig::weight_decay)},
+      {"l1", set(&TrainConfig::l1)},
+      {"schedule", set(&TrainConfig::schedule)},
+      {"clip_grad_norm", set(&TrainConfig::clip_grad_norm)},
+      {"patience", set(&TrainConfig::patience)},
+      {"validation_size", set(&TrainConfig::validation_size)},
+      {"train_limit", set(&TrainConfig::train_limit)},
+      {"device", set(&TrainConfig::device)},
+      {"backend",
+       [](TrainConfig& c, nb::handle v) {
+         c.backend = layers::parse_backend(nb::cast<std::string>(v));
+       }},
+      {"seed", set(&TrainConfig::seed)},
+      {"metrics_out", set(&TrainConfig::metrics_out)},
+      {"checkpoint_dir", set(&TrainConfig::checkpoint_dir)},
+      {"resume", set(&TrainConfig::resume)},
+      {"stop_after", set(&TrainConfig::stop_after)},
+      {"quiet", set(&TrainConfig::quiet)},
+  };
   TrainConfig c;
   for (auto [key, value] : kwargs) {
     const std::string k = nb::cast<std::string>(key);
-    if (k == "model")
-      c.model = nb::cast<std::string>(value);
-    else if (k == "data")
-      c.data = nb::cast<std::string>(value);
-    else if (k == "epochs")
-      c.epochs = nb::cast<std::int64_t>(value);
-    else if (k == "batch_size")
-      c.batch_size = nb::cast<std::int64_t>(value);
-    else if (k == "optimizer")
-      c.optimizer = nb::cast<std::string>(value);
-    else if (k == "lr")
-      c.lr = nb::cast<double>(value);
-    else if (k == "momentum")
-      c.momentum = nb::cast<double>(value);
-    else if (k == "nesterov")
-      c.nesterov = nb::cast<bool>(value);
-    else if (k == "weight_decay")
-      c.weight_decay = nb::cast<double>(value);
-    else if (k == "schedule")
-      c.schedule = nb::cast<std::string>(value);
-    else if (k == "validation_size")
-      c.validation_size = nb::cast<std::int64_t>(value);
-    else if (k == "train_limit")
-      c.train_limit = nb::cast<std::int64_t>(value);
-    else if (k == "device")
-      c.device = nb::cast<std::string>(value);
-    else if (k == "seed")
-      c.seed = nb::cast<std::uint64_t>(value);
-    else if (k == "metrics_out")
-      c.metrics_out = nb::cast<std::string>(value);
-    else if (k == "checkpoint_dir")
-      c.checkpoint_dir = nb::cast<std::string>(value);
-    else if (k == "resume")
-      c.resume = nb::cast<bool>(value);
-    else if (k == "quiet")
-      c.quiet = nb::cast<bool>(value);
-    else
-      CUDANET_THROW(ValueError, "train: unknown option '", k, "'");
+    const auto it = setters.find(k);
+    CUDANET_CHECK(it != setters.end(), ValueError, "train: unknown option '", k, "'");
+    it->second(c, value);
   }
   TrainResult r;
   {

@@ -44,3 +44,7 @@ def close(actual, expected, dtype, scale=1.0):
 
 def random(rng, shape, dtype, low=-1.0, high=1.0):
     return rng.uniform(low, high, size=shape).astype(dtype)
+
+# The reference in full FP32 on the GPU too (PyTorch lets cuDNN convolutions use TF32 by default).
+torch.backends.cudnn.allow_tf32 = False
+torch.backends.cuda.matmul.allow_tf32 = False

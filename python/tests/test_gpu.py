@@ -62,9 +62,8 @@ def test_training_steps_on_the_gpu_match_the_cpu(rng):
     for model, device in [(cpu, "cpu"), (gpu, "cuda")]:
         opt = cudanet.optim.SGD(model, lr=0.05, momentum=0.9)
         loss = cudanet.nn.CrossEntropyLoss()
-        losses.append([cudanet._cudanet.train_step(model, loss, opt,
-                                                   cudanet.tensor(x, device=device),
-                                                   cudanet.tensor(y, device=device))[0]
+        losses.append([cudanet.train_step(model, loss, opt, cudanet.tensor(x, device=device),
+                                           cudanet.tensor(y, device=device))[0]
                        for _ in range(3)])
     np.testing.assert_allclose(losses[0], losses[1], rtol=1e-4)
     for k, v in cpu.state_dict().items():

@@ -41,6 +41,14 @@ def test_tensor_converts_dtypes_and_reads_items():
     np.testing.assert_array_equal(cudanet.tensor([[1.0, 2.0]]).to("bfloat16").numpy(), [[1, 2]])
 
 
+def test_tensor_of_a_tensor_is_a_copy():
+    t = cudanet.tensor([1.0, 2.0])
+    u = cudanet.tensor(t)
+    assert u.data_ptr != t.data_ptr and u.numpy().tolist() == [1.0, 2.0]
+    v = cudanet.tensor(t, dtype="float64")
+    assert v.dtype == "float64" and v.numpy().tolist() == [1.0, 2.0]
+
+
 def test_views_and_copies():
     t = cudanet.tensor(np.arange(24, dtype=np.float32))
     r = t.reshape(2, 3, 4)
