@@ -10,6 +10,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$root/build}
 jobs=${JOBS:-$(nproc)}
+# Paths relative to the tree in ccache's keys: the Python build (build-python/) then reuses the
+# objects of this build.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$root}
 
 "$root/tools/install_deps.sh"
 
