@@ -68,3 +68,22 @@ def test_training_steps_on_the_gpu_match_the_cpu(rng):
     np.testing.assert_allclose(losses[0], losses[1], rtol=1e-4)
     for k, v in cpu.state_dict().items():
         np.testing.assert_allclose(gpu.state_dict()[k], v, rtol=1e-3, atol=1e-5)
+
+
+def test_dropout_masks_are_the_same_on_both_devices(rng):
+    x = rng.standard_normal((3, 5, 7)).astype(np.float32)
+    y_gpu, m_gpu = cudanet.ops.dropout(cudanet.tensor(x, device="cuda"), 0.4, seed=9, offset=2)
+    y_cpu, m_cpu = cudanet.ops.dropout(cudanet.tensor(x), 0.4, seed=9, offset=2)
+    np.testing.assert_array_equal(m_gpu.numpy(), m_cpu.numpy())
+    np.testing.assert_array_equal(y_gpu.numpy(), y_cpu.numpy())
+
+
+def test_fit_on_the_gpu_lowers_the_loss(rng):
+    images = rng.standard_normal((256, 1, 28, 28)).astype(np.float32)
+    labels = (images.reshape(256, -1).mean(axis=1) > 0).astype(np.int64)  # learnable
+    ds = cudanet.data.Dataset(cudanet.tensor(images), cudanet.tensor(labels), 10)
+    cudanet.manual_seed(2)
+    model = cudanet.models.lenet5()
+    h = cudanet.fit(model, ds, epochs=8, batch_size=32, device="cuda", out=None)
+    assert np.mean(h["loss"][-8:]) < 0.7 * np.mean(h["loss"][:8])
+    assert model.parameters()[0].value.device == "cuda:0"

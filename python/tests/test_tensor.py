@@ -103,6 +103,9 @@ def test_numpy_strided_views_keep_their_strides():
     assert t.shape == (4, 3) and not t.is_contiguous()
     assert t.data_ptr == a[:, 1:4].ctypes.data
     np.testing.assert_array_equal(t.contiguous().numpy(), a[:, 1:4])
+    view = t.numpy()  # a strided NumPy view of the same memory
+    assert view.ctypes.data == t.data_ptr and view.strides == a[:, 1:4].strides
+    np.testing.assert_array_equal(view, a[:, 1:4])
     np.testing.assert_array_equal(cudanet.tensor(a.T).numpy(), a.T)
 
 
