@@ -1,6 +1,8 @@
 """Tensors: construction from NumPy, metadata, devices and dtypes, printing, and zero-copy
 exchange with NumPy and PyTorch through DLPack."""
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -95,6 +97,18 @@ def test_from_dlpack_numpy_is_zero_copy():
     assert b.ctypes.data == a.ctypes.data
     del a, b  # the tensor keeps NumPy's memory alive
     assert t.numpy()[0, 1] == 1
+
+
+def test_imported_memory_is_released_when_the_last_tensor_goes():
+    a = np.ones((4, 4), np.float32)
+    before = sys.getrefcount(a)
+    t = cudanet.from_dlpack(a)
+    views = [t.reshape(16), t.clone(), cudanet.ops.relu(t)]
+    assert sys.getrefcount(a) > before  # the tensor holds the array
+    del t
+    assert sys.getrefcount(a) > before  # the reshape still shares its memory
+    views.clear()
+    assert sys.getrefcount(a) == before
 
 
 def test_numpy_strided_views_keep_their_strides():
