@@ -304,12 +304,14 @@ void bind_tensor(nb::module_& m) {
       .def("__repr__", [](const Tensor& t) { return t.str(); })
       .def(
           "__dlpack__",
-          [](const Tensor& t, nb::handle stream, nb::handle, nb::handle, nb::handle) {
-            return to_dlpack(t, stream);
+          [](const Tensor& t, nb::handle stream, nb::handle, nb::handle, nb::handle copy) {
+            // copy=True asks for memory the consumer owns alone (the array API's protocol).
+            const bool clone = !copy.is_none() && nb::cast<bool>(copy);
+            return to_dlpack(clone ? t.clone() : t, stream);
           },
           nb::arg("stream") = nb::none(), nb::arg("max_version") = nb::none(),
           nb::arg("dl_device") = nb::none(), nb::arg("copy") = nb::none(),
-          "A DLPack capsule viewing this tensor's memory (no copy).")
+          "A DLPack capsule viewing this tensor's memory (a copy's with copy=True).")
       .def("__dlpack_device__", [](const Tensor& t) {
         const int type = t.device().is_cuda() ? dlpack::kCUDA : dlpack::kCPU;
         return nb::make_tuple(type, t.device().is_cuda() ? t.device().index() : 0);

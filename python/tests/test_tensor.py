@@ -151,6 +151,8 @@ def test_dlpack_device_and_capsule_protocol():
         cudanet.from_dlpack(capsule)  # consumed: a capsule is used once
     del capsule
     t.__dlpack__()  # an unconsumed capsule frees its reference when it dies
+    copied = cudanet.from_dlpack(t.__dlpack__(copy=True))
+    assert copied.data_ptr != t.data_ptr and copied.numpy().tolist() == [1.0, 2.0]
 
 
 def test_as_tensor_shares_when_it_can():
