@@ -2,9 +2,7 @@
 # The one command to run on a machine with an NVIDIA GPU (target: H100, 16 cores, CUDA toolkit,
 # PyTorch, CMake, ninja; no internet). Builds Release for that GPU, runs every test (GPU tests
 # active), reruns the GPU tests under compute-sanitizer memcheck with allocator caching bypassed,
-# runs the benchmarks, builds the Python extension and runs the pytest suite (GPU tests active,
-# PyTorch on the GPU as the oracle), and writes report.md plus raw logs into OUT_DIR. Prints a
-# summary table last.
+# runs the benchmarks, and writes report.md plus raw logs into OUT_DIR. Prints a summary table last.
 #   tools/device_check.sh OUT_DIR
 # Environment: CUDA_ARCHS (default 90), JOBS (default nproc), DEPS_ROOT (default .deps/root: Debian
 # packages unpacked by tools/fetch_device_deps.sh, for machines without GoogleTest/Benchmark).
@@ -34,7 +32,7 @@ fi
 log "configure + build (archs ${CUDA_ARCHS:-90}, -j$jobs)"
 {
   nvidia-smi || true
-  # (CUDANET_PYTHON off here: step 4b turns it on, so a machine without nanobind still builds.)
+  # (CUDANET_PYTHON off here: step 2b turns it on, so a machine without nanobind still builds.)
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCUDANET_CUDA=ON -DCUDANET_PYTHON=OFF \
     -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHS:-90}" "${prefix_args[@]}" &&
     timeout 300 cmake --build "$build" -j "$jobs"
@@ -52,6 +50,35 @@ if ((build_rc == 0)); then
   tests_line=$(tail -n 1 "$out/ctest_summary.txt")
 fi
 log "tests: $tests_line"
+
+# ---- 2b. the Python package on the GPU ---------------------------------------------------------
+# The same build with the bindings on (only the extension is new), imported from the build tree
+# (no pip: the machine may lack scikit-build-core), then the whole pytest suite with the GPU
+# tests active against this machine's PyTorch.
+python_line="not run"
+if ((build_rc == 0)); then
+  if ! python3 -c "import nanobind, pytest, numpy, os, sysconfig
+assert os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h'))" >/dev/null 2>&1
+  then
+    python_line="skipped: python3 lacks nanobind, pytest, numpy or its headers"
+  else
+    log "Python package + pytest"
+    {
+      cmake -S "$root" -B "$build" -DCUDANET_PYTHON=ON -DPython_EXECUTABLE="$(command -v python3)" &&
+        timeout 240 cmake --build "$build" -j "$jobs" --target cudanet_python
+    } >"$out/python_build.log" 2>&1
+    if (($? != 0)); then
+      python_line="build FAILED, see python_build.log"
+    else
+      (cd "$root/python/tests" && PYTHONPATH="$build/python" timeout 300 python3 -m pytest -q -rs \
+        -p no:cacheprovider --junitxml="$out/pytest.xml" .) >"$out/pytest.log" 2>&1
+      python_line=$(grep -E '(passed|failed|error|skipped|no tests ran).* in [0-9.]+s' \
+                    "$out/pytest.log" | tail -n 1 | tr -d '=' | sed 's/^ *//')
+      python_line=${python_line:-"no summary, see pytest.log"}
+    fi
+  fi
+fi
+log "python: $python_line"
 
 # ---- 3. GPU tests under compute-sanitizer memcheck, caching bypassed ---------------------------
 sanitizer_errors=0
@@ -125,34 +152,6 @@ PY
 elif ((build_rc == 0)); then
   lenet_line="skipped: no Fashion-MNIST (tools/fetch_device_deps.sh copies it to .deps/)"
 fi
-# ---- 4b. Python package on the GPU -------------------------------------------------------------
-# The same build with the bindings on (only the extension is new), imported from the build tree
-# (no pip: the machine may lack scikit-build-core), then the whole pytest suite with the GPU
-# tests active against this machine's PyTorch.
-python_line="not run"
-if ((build_rc == 0)); then
-  if ! python3 -c "import nanobind, pytest, numpy, os, sysconfig
-assert os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h'))" >/dev/null 2>&1
-  then
-    python_line="skipped: python3 lacks nanobind, pytest, numpy or its headers"
-  else
-    log "Python package + pytest"
-    {
-      cmake -S "$root" -B "$build" -DCUDANET_PYTHON=ON -DPython_EXECUTABLE="$(command -v python3)" &&
-        timeout 240 cmake --build "$build" -j "$jobs" --target cudanet_python
-    } >"$out/python_build.log" 2>&1
-    if (($? != 0)); then
-      python_line="build FAILED, see python_build.log"
-    else
-      (cd "$root/python/tests" && PYTHONPATH="$build/python" timeout 300 python3 -m pytest -q -rs \
-        -p no:cacheprovider --junitxml="$out/pytest.xml" .) >"$out/pytest.log" 2>&1
-      python_line=$(grep -E '(passed|failed|error|skipped|no tests ran).* in [0-9.]+s' \
-                    "$out/pytest.log" | tail -n 1 | tr -d '=' | sed 's/^ *//')
-      python_line=${python_line:-"no summary, see pytest.log"}
-    fi
-  fi
-fi
-log "python: $python_line"
 bench_lines=$(python3 "$root/tools/bench_summary.py" "$out" 2>&1)
 
 # ---- 5. report --------------------------------------------------------------------------------
@@ -172,8 +171,8 @@ elapsed=$(($(date +%s) - start))
   echo "|---|---|"
   echo "| GPU | ${gpu:-none} |"
   echo "| build | $([[ $build_rc == 0 ]] && echo ok || echo "FAILED ($build_rc), see build.log") |"
-  echo "| tests | $tests_line |"
   echo "| Python tests (pytest, GPU tests active) | $python_line |"
+  echo "| tests | $tests_line |"
   echo "| memcheck errors (GPU tests, caching bypassed) | $sanitizer_errors$sanitizer_note |"
   echo "| LeNet-5 training, batch 64 (GPU) | $lenet_line |"
   echo "$bench_lines"

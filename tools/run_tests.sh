@@ -1,11 +1,9 @@
 #!/usr/bin/env bash
 # The README's test command: installs dependencies, configures and builds cudanet (CUDA on when a
 # toolkit is present, warnings as errors), then runs every test. GPU tests skip, with their reason,
-# on a machine without a GPU. Then the Python tests (tools/python_tests.sh: pip install ./python
-# into .venv, pytest against PyTorch). The last lines count passed, failed and skipped tests.
+# on a machine without a GPU. The last line counts passed, failed and skipped tests.
 #   tools/run_tests.sh [extra ctest arguments, e.g. -L core]
-# Environment: BUILD_DIR (default build), CUDANET_CMAKE_ARGS (extra configure arguments), JOBS,
-# PYTHON_TESTS (1: run them, 0: skip them; default: run them unless ctest arguments are given).
+# Environment: BUILD_DIR (default build), CUDANET_CMAKE_ARGS (extra configure arguments), JOBS.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$root/build}
@@ -28,6 +26,9 @@ set +e
 status=$?
 set -e
 python3 "$root/tools/ctest_summary.py" "$junit" || status=1
+
+# ---- the Python package: pip install ./python into .venv, pytest against PyTorch -----------------
+# PYTHON_TESTS=1 runs them, 0 skips them; by default they run unless ctest arguments were given.
 if [[ ${PYTHON_TESTS:-$(($# == 0))} == 1 ]]; then
   "$root/tools/python_tests.sh" || status=1
 fi
