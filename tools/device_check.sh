@@ -32,7 +32,7 @@ fi
 log "configure + build (archs ${CUDA_ARCHS:-90}, -j$jobs)"
 {
   nvidia-smi || true
-  # (CUDANET_PYTHON off here: step 2b turns it on, so a machine without nanobind still builds.)
+  # (CUDANET_PYTHON off here: step 1b turns it on, so a machine without nanobind still builds.)
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCUDANET_CUDA=ON -DCUDANET_PYTHON=OFF \
     -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHS:-90}" "${prefix_args[@]}" &&
     timeout 300 cmake --build "$build" -j "$jobs"
@@ -40,18 +40,7 @@ log "configure + build (archs ${CUDA_ARCHS:-90}, -j$jobs)"
 build_rc=$?
 log "build exit $build_rc"
 
-# ---- 2. all tests ---------------------------------------------------------------------------
-tests_line="not run"
-if ((build_rc == 0)); then
-  log "ctest"
-  (cd "$build" && timeout 240 ctest -j "$jobs" --timeout 120 --output-on-failure \
-    --output-junit "$out/ctest.xml") >"$out/ctest.log" 2>&1
-  python3 "$root/tools/ctest_summary.py" "$out/ctest.xml" >"$out/ctest_summary.txt" 2>&1
-  tests_line=$(tail -n 1 "$out/ctest_summary.txt")
-fi
-log "tests: $tests_line"
-
-# ---- 2b. the Python package on the GPU ---------------------------------------------------------
+# ---- 1b. the Python package on the GPU ---------------------------------------------------------
 # The same build with the bindings on (only the extension is new), imported from the build tree
 # (no pip: the machine may lack scikit-build-core), then the whole pytest suite with the GPU
 # tests active against this machine's PyTorch.
@@ -79,6 +68,17 @@ assert os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')
   fi
 fi
 log "python: $python_line"
+
+# ---- 2. all tests ---------------------------------------------------------------------------
+tests_line="not run"
+if ((build_rc == 0)); then
+  log "ctest"
+  (cd "$build" && timeout 240 ctest -j "$jobs" --timeout 120 --output-on-failure \
+    --output-junit "$out/ctest.xml") >"$out/ctest.log" 2>&1
+  python3 "$root/tools/ctest_summary.py" "$out/ctest.xml" >"$out/ctest_summary.txt" 2>&1
+  tests_line=$(tail -n 1 "$out/ctest_summary.txt")
+fi
+log "tests: $tests_line"
 
 # ---- 3. GPU tests under compute-sanitizer memcheck, caching bypassed ---------------------------
 sanitizer_errors=0
