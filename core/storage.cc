@@ -16,8 +16,18 @@ Storage::Storage(std::size_t nbytes, Device device, const Stream& stream)
   impl_->device = device;
 }
 
+Storage Storage::from_external(DataPtr data, std::size_t nbytes) {
+  Storage s;
+  s.impl_ = std::make_shared<Impl>();
+  s.impl_->device = data.device();
+  s.impl_->data = std::move(data);
+  s.impl_->nbytes = nbytes;
+  s.impl_->external = true;
+  return s;
+}
+
 void Storage::record_stream(const Stream& stream) const {
-  if (impl_ && impl_->data && impl_->device.is_cuda()) {
+  if (impl_ && impl_->data && impl_->device.is_cuda() && !impl_->external) {
     get_allocator(impl_->device).record_stream(impl_->data.get(), stream);
   }
 }

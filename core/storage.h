@@ -22,6 +22,12 @@ class Storage {
   // Allocates `nbytes` on `device` for use on `stream` (the device's current stream if omitted).
   Storage(std::size_t nbytes, Device device);
   Storage(std::size_t nbytes, Device device, const Stream& stream);
+  // Wraps memory that cudanet did not allocate (a DLPack producer's: NumPy, PyTorch, ...) of
+  // `nbytes` bytes on data.device(); data's deleter hands it back to its owner. Note: the owner's
+  // allocator knows nothing of cudanet's streams, so record_stream is a no-op for such storage;
+  // whoever shares the memory orders the streams (the DLPack stream handshake does).
+  static Storage from_external(DataPtr data, std::size_t nbytes);
+  bool is_external() const { return impl_ != nullptr && impl_->external; }
 
   bool defined() const { return impl_ != nullptr; }
   void* data() const { return impl_ ? impl_->data.get() : nullptr; }
@@ -36,6 +42,7 @@ class Storage {
     DataPtr data;
     std::size_t nbytes = 0;
     Device device;
+    bool external = false;
   };
   std::shared_ptr<Impl> impl_;
 };

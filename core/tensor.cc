@@ -72,6 +72,28 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   return Tensor(Storage(nbytes, device), shape, contiguous_strides(shape), 0, dtype);
 }
 
+Tensor Tensor::from_storage(Storage storage, Shape shape, Shape strides, std::int64_t offset,
+                            DType dtype) {
+  check_shape(shape, dtype, "Tensor::from_storage");
+  CUDANET_CHECK(storage.defined(), ValueError, "Tensor::from_storage: undefined storage");
+  CUDANET_CHECK(strides.size() == shape.size(), ValueError,
+                "Tensor::from_storage: ", strides.size(), " strides for shape ", shape_str(shape));
+  CUDANET_CHECK(offset >= 0, ValueError, "Tensor::from_storage: negative offset ", offset);
+  std::int64_t last = offset;  // the last element's index, when there are elements
+  for (std::size_t d = 0; d < shape.size(); ++d) {
+    CUDANET_CHECK(strides[d] >= 0, ValueError, "Tensor::from_storage: negative stride ", strides[d],
+                  " in ", shape_str(strides));
+    if (shape[d] > 0) last += (shape[d] - 1) * strides[d];
+  }
+  const auto size = static_cast<std::int64_t>(element_size(dtype));
+  CUDANET_CHECK(
+      shape_numel(shape) == 0 || (last + 1) * size <= static_cast<std::int64_t>(storage.nbytes()),
+      ValueError, "Tensor::from_storage: shape ", shape_str(shape), ", strides ",
+      shape_str(strides), " and offset ", offset, " reach past the ", storage.nbytes(),
+      " bytes of the storage");
+  return Tensor(std::move(storage), std::move(shape), std::move(strides), offset, dtype);
+}
+
 Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
   return full(shape, 0.0, dtype, device);
 }

@@ -43,6 +43,11 @@ class Tensor {
   template <typename T>
   static Tensor from_vector(const std::vector<T>& values, const Shape& shape, Device device = {});
 
+  // A view of `storage` with any shape, strides (in elements, >= 0) and offset (in elements), as
+  // a DLPack import needs. Throws ValueError unless every element lies inside the storage.
+  static Tensor from_storage(Storage storage, Shape shape, Shape strides, std::int64_t offset,
+                             DType dtype);
+
   bool defined() const { return storage_.defined(); }
   const Shape& shape() const { return shape_; }
   const Shape& strides() const { return strides_; }

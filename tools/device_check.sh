@@ -32,12 +32,42 @@ fi
 log "configure + build (archs ${CUDA_ARCHS:-90}, -j$jobs)"
 {
   nvidia-smi || true
-  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCUDANET_CUDA=ON \
+  # (CUDANET_PYTHON off here: step 1b turns it on, so a machine without nanobind still builds.)
+  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCUDANET_CUDA=ON -DCUDANET_PYTHON=OFF \
     -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHS:-90}" "${prefix_args[@]}" &&
     timeout 300 cmake --build "$build" -j "$jobs"
 } >"$out/build.log" 2>&1
 build_rc=$?
 log "build exit $build_rc"
+
+# ---- 1b. the Python package on the GPU ---------------------------------------------------------
+# The same build with the bindings on (only the extension is new), imported from the build tree
+# (no pip: the machine may lack scikit-build-core), then the whole pytest suite with the GPU
+# tests active against this machine's PyTorch.
+python_line="not run"
+if ((build_rc == 0)); then
+  if ! python3 -c "import nanobind, pytest, numpy, os, sysconfig
+assert os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h'))" >/dev/null 2>&1
+  then
+    python_line="skipped: python3 lacks nanobind, pytest, numpy or its headers"
+  else
+    log "Python package + pytest"
+    {
+      cmake -S "$root" -B "$build" -DCUDANET_PYTHON=ON -DPython_EXECUTABLE="$(command -v python3)" &&
+        timeout 240 cmake --build "$build" -j "$jobs" --target cudanet_python
+    } >"$out/python_build.log" 2>&1
+    if (($? != 0)); then
+      python_line="build FAILED, see python_build.log"
+    else
+      (cd "$root/python/tests" && PYTHONPATH="$build/python" timeout 300 python3 -m pytest -q -rs \
+        -p no:cacheprovider --junitxml="$out/pytest.xml" .) >"$out/pytest.log" 2>&1
+      python_line=$(grep -E '(passed|failed|error|skipped|no tests ran).* in [0-9.]+s' \
+                    "$out/pytest.log" | tail -n 1 | tr -d '=' | sed 's/^ *//')
+      python_line=${python_line:-"no summary, see pytest.log"}
+    fi
+  fi
+fi
+log "python: $python_line"
 
 # ---- 2. all tests ---------------------------------------------------------------------------
 tests_line="not run"
@@ -151,6 +181,7 @@ elapsed=$(($(date +%s) - start))
   echo "|---|---|"
   echo "| GPU | ${gpu:-none} |"
   echo "| build | $([[ $build_rc == 0 ]] && echo ok || echo "FAILED ($build_rc), see build.log") |"
+  echo "| Python tests (pytest, GPU tests active) | $python_line |"
   echo "| tests | $tests_line |"
   echo "| memcheck errors (GPU tests, caching bypassed) | $sanitizer_errors$sanitizer_note |"
   echo "| LeNet-5 training, batch 64 (GPU) | $lenet_line |"
@@ -172,4 +203,5 @@ elapsed=$(($(date +%s) - start))
 echo
 sed -n '/^| check/,/^$/p' "$out/report.md"
 # Success needs a GPU: without one nothing of the GPU side was checked.
-[[ -n $gpu && $build_rc == 0 && $tests_line == *" 0 failed"* && $sanitizer_errors == 0 ]]
+[[ -n $gpu && $build_rc == 0 && $tests_line == *" 0 failed"* && $sanitizer_errors == 0 &&
+   $python_line != *failed* && $python_line != *FAILED* && $python_line != *error* ]]

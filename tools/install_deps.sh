@@ -9,6 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libopenblas-dev zlib1g-dev nlohmann-json3-dev libturbojpeg0-dev libjpeg62-turbo-dev
   dataset-fashion-mnist gnuplot-nox
+  python3-dev python3-venv python3-numpy python3-torch python3-matplotlib
 )
 
 missing=()

@@ -8,6 +8,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$root/build}
 jobs=${JOBS:-$(nproc)}
+# Paths relative to the tree in ccache's keys: the Python build (build-python/) then reuses the
+# objects of this build.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$root}
 
 "$root/tools/install_deps.sh"
 
@@ -23,4 +26,10 @@ set +e
 status=$?
 set -e
 python3 "$root/tools/ctest_summary.py" "$junit" || status=1
+
+# ---- the Python package: pip install ./python into .venv, pytest against PyTorch -----------------
+# PYTHON_TESTS=1 runs them, 0 skips them; by default they run unless ctest arguments were given.
+if [[ ${PYTHON_TESTS:-$(($# == 0))} == 1 ]]; then
+  "$root/tools/python_tests.sh" || status=1
+fi
 exit $status
