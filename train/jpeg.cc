@@ -119,7 +119,9 @@ Image decode_jpeg(const std::uint8_t* data, std::size_t size, int min_shorter_si
   img.height = TJSCALED(info.height, f);
   const auto npix = static_cast<std::size_t>(img.width) * static_cast<std::size_t>(img.height);
   tjhandle h = decompressor();
-  const int flags = TJFLAG_STOPONWARNING;
+  // Warnings (truncation, corrupt data) are errors, and a progressive JPEG with an unreasonable
+  // number of scans is refused (a crafted file with thousands of them takes seconds to decode).
+  const int flags = TJFLAG_STOPONWARNING | TJFLAG_LIMITSCANS;
   const bool cmyk = info.colorspace == TJCS_CMYK || info.colorspace == TJCS_YCCK;
   if (!cmyk) {
     img.pixels.resize(npix * 3);
