@@ -158,7 +158,9 @@ bool Stream::query() const {
 void Stream::wait(const Event&) const {
   if (!device_.is_cpu()) cuda::require_device(device_.index());
 }
-bool Stream::is_capturing() const { return false; }
+bool Stream::is_capturing() const {
+  return false;
+}
 Event::Event(Device device, bool) : device_(device) {
   if (!device.is_cpu()) cuda::require_device(device.index());
 }

@@ -45,7 +45,7 @@ struct TrainConfig {
                                 // interruption would; --resume then continues the same schedule
   bool quiet = false;           // no progress lines (tests)
   // JPEG data sets (--data imagefolder:DIR or list:FILE; see train/image_trainer.h).
-  std::string val_data;    // imagefolder:DIR or list:FILE ("": hold out validation_size images)
+  std::string val_data;      // imagefolder:DIR or list:FILE ("": hold out validation_size images)
   std::int64_t workers = 0;  // decoding threads (0: one per core)
   bool strict = false;       // an unreadable image is an error instead of a skipped sample
   bool cuda_graph = false;   // capture the training step as a CUDA graph and replay it
