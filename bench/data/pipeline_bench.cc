@@ -47,6 +47,18 @@ double single_thread_rate(const train::ImageList& list, const train::ImageTransf
   return static_cast<double>(n) / since(t0);
 }
 
+// One thread: read and decode only (DCT-scaled towards the resize), to split the time.
+double decode_only_rate(const train::ImageList& list, int resize, double seconds) {
+  std::int64_t n = 0;
+  const auto t0 = Clock::now();
+  do {
+    const std::string bytes = read_file(list.paths[static_cast<std::size_t>(n % list.size())]);
+    train::decode_jpeg(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size(), resize);
+    ++n;
+  } while (since(t0) < seconds);
+  return static_cast<double>(n) / since(t0);
+}
+
 // The ImageLoader with `workers` threads on the CPU device, batches consumed as they come.
 double loader_rate(const train::ImageList& list, const train::ImageTransform& t, int workers,
                    std::int64_t batch, double seconds) {
@@ -107,10 +119,11 @@ int main(int argc, char** argv) {
     const train::ImageList list = train::scan_image_folder(argv[1]);
     single_thread_rate(list, t, 0.5);  // warm the page cache and the thread's buffers
     const double one = single_thread_rate(list, t, seconds);
+    const double decode = decode_only_rate(list, t.resize, seconds);
     std::printf(
         "{\"images\": %lld, \"crop\": %d, \"single_thread_images_per_sec\": %.1f, "
-        "\"loader\": [",
-        static_cast<long long>(list.size()), t.crop, one);
+        "\"decode_only_images_per_sec\": %.1f, \"loader\": [",
+        static_cast<long long>(list.size()), t.crop, one, decode);
     for (std::size_t i = 0; i < workers.size(); ++i) {
       const double r = loader_rate(list, t, workers[i], batch, seconds);
       std::printf("%s{\"workers\": %d, \"images_per_sec\": %.1f, \"per_worker\": %.1f}",

@@ -29,5 +29,6 @@ for lo, pp in zip(ours["loader"], theirs["procs"]):
           f"{lo['images_per_sec'] / pp['images_per_sec']:.2f} |")
     print(f"| {lo['workers']} workers (per worker) | {lo['per_worker']:.0f} | {pp['per_proc']:.0f} | "
           f"{lo['per_worker'] / pp['per_proc']:.2f} |")
-print(f"\nPillow {theirs['pillow']}, numpy {theirs['numpy']}")
+print(f"\ncudanet one thread: decode alone {ours['decode_only_images_per_sec']:.0f} img/s "
+      f"(DCT-scaled); Pillow {theirs['pillow']}, numpy {theirs['numpy']}")
 PY
