@@ -7,6 +7,7 @@
 #include <ostream>
 #include <sstream>
 
+#include "core/cuda_allocator.h"
 #include "core/nvtx.h"
 #include "layers/loss.h"
 #include "layers/models.h"
@@ -304,6 +305,15 @@ TrainResult run_image_training(const TrainConfig& c, std::ostream& out) {
   if (so.use_graph)
     out << "; CUDA graph: " << step.captures() << " captures, " << step.replays() << " replays";
   out << "\n";
+  // The caching allocator's peak of memory held by tensors (the memory plan's measure).
+  std::int64_t peak = 0;
+  if (device.is_cuda()) {
+    const MemoryStats m = cuda::memory_stats(device.index());
+    peak = m.allocated_bytes.peak;
+    out << "GPU memory: peak allocated " << format_bytes(static_cast<std::uint64_t>(peak))
+        << ", reserved " << format_bytes(static_cast<std::uint64_t>(m.reserved_bytes.peak)) << ", "
+        << m.num_backend_mallocs << " cudaMalloc calls\n";
+  }
   if (!c.metrics_out.empty()) {
     JsonSummary s;
     s.set("model", c.model)
@@ -320,6 +330,7 @@ TrainResult run_image_training(const TrainConfig& c, std::ostream& out) {
         .set("val_loss", result.test.loss)
         .set("val_top5_history", top5)
         .set("train_images_per_sec", result.train_images_per_sec)
+        .set("peak_allocated_bytes", peak)
         .set("history", result.epochs);
     s.write(c.metrics_out);
   }

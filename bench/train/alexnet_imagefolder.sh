@@ -91,15 +91,17 @@ if acc:
                  f"final top-1 {acc['val_top1'] * 100:.1f}%, top-5 {acc['val_top5'] * 100:.1f}% (chance 10%)")
 else:
     lines.append("- accuracy run: FAILED, see alexnet_accuracy.log")
-lines += ["", f"| alexnet-owt, batch {eager['batch_size'] if eager else '?'}, {workers} workers | train img/s | GPU busy | val top-1 |",
-          "|---|---|---|---|"]
+mib = lambda b: f"{b / 2**20:.0f} MiB"
+lines += ["", f"| alexnet-owt, batch {eager['batch_size'] if eager else '?'}, {workers} workers | train img/s | GPU busy | val top-1 | peak allocated |",
+          "|---|---|---|---|---|"]
 for name, r, b in (("cudanet eager", eager, "busy_eager.txt"), ("cudanet --cuda-graph", graph, "busy_graph.txt")):
-    lines.append(f"| {name} | {r['train_images_per_sec']:.0f} | {busy(b)} | {r['val_top1'] * 100:.1f}% |" if r
-                 else f"| {name} | failed | | |")
+    lines.append(f"| {name} | {r['train_images_per_sec']:.0f} | {busy(b)} | {r['val_top1'] * 100:.1f}% | "
+                 f"{mib(r.get('peak_allocated_bytes', 0))} |" if r else f"| {name} | failed | | | |")
 lines.append(f"| PyTorch ({torch['data_pipeline']}) | {torch['train_images_per_sec']:.0f} | {busy('busy_torch.txt')} | "
-             f"{torch['val_top1'] * 100:.1f}% |" if torch else "| PyTorch | failed (see alexnet_torch.log) | | |")
+             f"{torch['val_top1'] * 100:.1f}% | {mib(torch['peak_memory_bytes'])} |" if torch
+             else "| PyTorch | failed (see alexnet_torch.log) | | | |")
 if pipe_rate:
-    lines.append(f"| JPEG pipeline alone (no GPU work) | {pipe_rate:.0f} | | |")
+    lines.append(f"| JPEG pipeline alone (no GPU work) | {pipe_rate:.0f} | | | |")
 best = max((r["train_images_per_sec"] for r in (eager, graph) if r), default=None)
 if best and pipe_rate:
     verdict = "the pipeline" if best >= 0.9 * pipe_rate else "the GPU"
