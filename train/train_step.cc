@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "core/cuda_allocator.h"
 #include "core/nvtx.h"
 
 namespace cudanet::train {
@@ -32,7 +33,12 @@ StepOutput TrainStep::eager(const Tensor& images, const Tensor& labels) {
 
 StepOutput TrainStep::run(const Tensor& images, const Tensor& labels) {
   CUDANET_RANGE("train_step");
-  if (!options_.use_graph || !images.device().is_cuda()) return eager(images, labels);
+  // Without caching (CUDANET_NO_CACHING=1) the capture's temporaries would be cudaFree'd while
+  // the graph still uses them: such runs (compute-sanitizer) train eagerly.
+  if (!options_.use_graph || !images.device().is_cuda() ||
+      cuda::caching_disabled(images.device().index())) {
+    return eager(images, labels);
+  }
   return graphed(images, labels);
 }
 

@@ -17,6 +17,8 @@
 //    that stream between replays may reuse them, which is safe because the stream orders it
 //    before or after a whole replay and no temporary lives from one replay to the next. Segments
 //    must not be released while the graph exists: do not call empty_cache() during training.
+//    With caching bypassed (CUDANET_NO_CACHING=1, as under compute-sanitizer) the steps run
+//    eagerly, since freed temporaries would go back to the driver.
 //  - Scalars baked in at capture: the learning rate (call invalidate() after set_lr; the trainer
 //    does at each epoch) and the dropout generator's (seed, offset), so a graph reuses its
 //    dropout masks until it is captured again (once per epoch in the trainer). SGD only (Adam's
