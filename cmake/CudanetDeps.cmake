@@ -19,3 +19,15 @@ endif()
 
 #   nlohmann-json (header-only) for safetensors headers and metrics: required.
 find_package(nlohmann_json 3.9 REQUIRED)
+
+#   libjpeg-turbo's TurboJPEG API for the JPEG image pipeline (ImageFolder / list-file data sets,
+#   make-synthetic-imagefolder); without it those features throw an error that says so.
+find_path(CUDANET_TURBOJPEG_INCLUDE_DIR turbojpeg.h)
+find_library(CUDANET_TURBOJPEG_LIBRARY NAMES turbojpeg)
+if(CUDANET_TURBOJPEG_INCLUDE_DIR AND CUDANET_TURBOJPEG_LIBRARY)
+  set(CUDANET_WITH_TURBOJPEG ON)
+else()
+  set(CUDANET_WITH_TURBOJPEG OFF)
+  message(STATUS "cudanet: libjpeg-turbo (TurboJPEG) not found; JPEG data sets are unavailable "
+                 "(Debian: libturbojpeg0-dev)")
+endif()

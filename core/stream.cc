@@ -51,6 +51,14 @@ bool Stream::query() const {
   return CUDANET_CUDA_READY(cudaStreamQuery(raw(*this)));
 }
 
+bool Stream::is_capturing() const {
+  if (device_.is_cpu()) return false;
+  cuda::DeviceGuard guard(device_.index());
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  CUDANET_CUDA_CHECK(cudaStreamIsCapturing(raw(*this), &status));
+  return status != cudaStreamCaptureStatusNone;
+}
+
 void Stream::wait(const Event& event) const {
   if (device_.is_cpu() || !event.valid()) return;
   cuda::DeviceGuard guard(device_.index());
@@ -149,6 +157,9 @@ bool Stream::query() const {
 }
 void Stream::wait(const Event&) const {
   if (!device_.is_cpu()) cuda::require_device(device_.index());
+}
+bool Stream::is_capturing() const {
+  return false;
 }
 Event::Event(Device device, bool) : device_(device) {
   if (!device.is_cpu()) cuda::require_device(device.index());

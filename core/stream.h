@@ -32,6 +32,9 @@ class Stream {
   void synchronize() const;             // waits for all work queued so far
   bool query() const;                   // true when all queued work has finished
   void wait(const Event& event) const;  // later work on this stream waits for `event`
+  // True while a CUDA graph capture records this stream's work (nothing may synchronise with the
+  // host then, e.g. a device-to-host copy); always false for the CPU stream.
+  bool is_capturing() const;
 
   friend bool operator==(const Stream& a, const Stream& b) {
     return a.device_ == b.device_ && a.handle_ == b.handle_;

@@ -12,4 +12,5 @@ int run_train(const std::vector<std::string>& args);
 int run_eval(const std::vector<std::string>& args);
 int run_summary(const std::vector<std::string>& args);
 int run_profile(const std::vector<std::string>& args);
+int run_make_synthetic_imagefolder(const std::vector<std::string>& args);
 }  // namespace cudanet::tools

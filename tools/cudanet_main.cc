@@ -26,6 +26,8 @@ const Command kCommands[] = {
      cudanet::tools::run_profile},
     {"demo", "the core runtime end to end: tensors, RNG, copies, allocator",
      cudanet::tools::run_demo},
+    {"make-synthetic-imagefolder", "write a learnable ImageFolder of synthetic JPEGs",
+     cudanet::tools::run_make_synthetic_imagefolder},
 };
 
 void usage(std::FILE* out) {

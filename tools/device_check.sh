@@ -162,6 +162,19 @@ if ((build_rc == 0)); then
   train_bench_md=$(cat "$out/train_bench/train_bench.md" 2>/dev/null ||
                    echo "failed: see train_bench.log")
 fi
+# AlexNet through the JPEG pipeline: accuracy on a synthetic 10-class set, images/s eager and with
+# CUDA graphs next to PyTorch (torchvision ImageFolder + DataLoader), GPU busy, bottleneck.
+alexnet_line="not run"
+if ((build_rc == 0)); then
+  log "AlexNet end to end (JPEG pipeline)"
+  BUILD_DIR="$build" timeout 600 "$root/bench/train/alexnet_imagefolder.sh" "$out/alexnet" \
+    >"$out/alexnet.log" 2>&1
+  alexnet_line=$(cat "$out/alexnet/alexnet_line.txt" 2>/dev/null || echo "failed, see alexnet.log")
+  log "JPEG pipeline vs Pillow"
+  BUILD_DIR="$build" timeout 120 "$root/bench/data/pipeline_vs_pillow.sh" "1,$jobs" 3 \
+    >"$out/pipeline_vs_pillow.md" 2>&1 || echo "(pipeline_vs_pillow.sh exited with $?)" \
+    >>"$out/pipeline_vs_pillow.md"
+fi
 bench_lines=$(python3 "$root/tools/bench_summary.py" "$out" 2>&1)
 
 # ---- 5. report --------------------------------------------------------------------------------
@@ -185,11 +198,18 @@ elapsed=$(($(date +%s) - start))
   echo "| tests | $tests_line |"
   echo "| memcheck errors (GPU tests, caching bypassed) | $sanitizer_errors$sanitizer_note |"
   echo "| LeNet-5 training, batch 64 (GPU) | $lenet_line |"
+  echo "| AlexNet, JPEG ImageFolder (GPU) | $alexnet_line |"
   echo "$bench_lines"
   echo
   echo "## Training step vs PyTorch"
   echo
   echo "$train_bench_md"
+  echo
+  cat "$out/alexnet/alexnet.md" 2>/dev/null
+  echo
+  echo "## JPEG pipeline vs Pillow"
+  echo
+  cat "$out/pipeline_vs_pillow.md" 2>/dev/null
   echo
   echo "## GPU benchmarks"
   echo "${gpu_bench_md:-none built}"

@@ -11,6 +11,7 @@
 #include "tools/plot.h"
 #include "train/checkpoint.h"
 #include "train/fashion_mnist.h"
+#include "train/image_trainer.h"
 #include "train/trainer.h"
 
 namespace cudanet::tools {
@@ -19,9 +20,15 @@ int run_train(const std::vector<std::string>& args) {
   train::TrainConfig c;
   std::string backend = "native";
   bool deterministic = false, tf32 = false, cudnn_benchmark = false;
+  c.schedule.clear();  // empty: the model's default (train::default_schedule), set below
   ArgParser p("train", "Trains a model and reports its test accuracy.");
   p.flag("--model", &c.model, "mlp, lenet5, alexnet or alexnet-owt")
-      .flag("--data", &c.data, "fashion-mnist, fashion-mnist:DIR or mnist:DIR")
+      .flag("--data", &c.data,
+            "fashion-mnist, fashion-mnist:DIR, mnist:DIR, imagefolder:DIR or list:FILE (JPEGs)")
+      .flag("--val", &c.val_data, "JPEG validation set: imagefolder:DIR or list:FILE")
+      .flag("--workers", &c.workers, "JPEG decoding threads (0: one per core)")
+      .toggle("--strict", &c.strict, "an unreadable or non-JPEG image is an error, not skipped")
+      .toggle("--cuda-graph", &c.cuda_graph, "capture the training step once, replay it (GPU)")
       .flag("--epochs", &c.epochs, "training epochs")
       .flag("--batch-size", &c.batch_size, "samples per step")
       .flag("--optimizer", &c.optimizer, "sgd, adam or adamw")
@@ -31,7 +38,8 @@ int run_train(const std::vector<std::string>& args) {
       .flag("--weight-decay", &c.weight_decay, "L2 penalty (AdamW: decoupled)")
       .flag("--l1", &c.l1, "L1 penalty (SGD)")
       .flag("--schedule", &c.schedule,
-            "cosine, constant, step:N[:G], multistep:A,B[:G], cosine:T[:MIN], +warmup:N[:F]")
+            "cosine, constant, step:N[:G], multistep:A,B[:G], cosine:T[:MIN], +warmup:N[:F] "
+            "(default: cosine; AlexNets: /10 at 1/3 and 2/3 of the epochs)")
       .flag("--clip-grad-norm", &c.clip_grad_norm, "clip the global gradient norm (0: off)")
       .flag("--patience", &c.patience, "early stopping on validation accuracy (0: off)")
       .flag("--validation-size", &c.validation_size, "training samples held out for validation")
@@ -56,6 +64,7 @@ int run_train(const std::vector<std::string>& args) {
   } catch (const ValueError& e) {
     throw UsageError(e.message(), __FILE__, __LINE__);
   }
+  if (c.schedule.empty()) c.schedule = train::default_schedule(c.model, c.epochs);
   if (deterministic) kernels::set_deterministic(true);
   if (tf32) kernels::set_allow_tf32(true);
   if (cudnn_benchmark) kernels::cudnn::set_benchmark(true);

@@ -15,6 +15,8 @@
 #include "train/checkpoint.h"
 #include "train/early_stopping.h"
 #include "train/fashion_mnist.h"
+#include "train/image_folder.h"
+#include "train/image_trainer.h"
 #include "train/lr_schedule.h"
 #include "train/optimizer.h"
 #include "train/progress.h"
@@ -148,6 +150,7 @@ EvalResult evaluate(layers::Sequential& model, DataLoader& loader) {
 }
 
 TrainResult run_training(const TrainConfig& c, std::ostream& out) {
+  if (is_image_dataset_spec(c.data)) return run_image_training(c, out);  // JPEG data sets
   check_config(c);
   const Device device = resolve_device(c.device);
   Data data = load_data(c);

@@ -46,11 +46,17 @@ struct TrainConfig {
   std::int64_t stop_after = 0;  // end this run after this many epochs (0: at `epochs`), as an
                                 // interruption would; --resume then continues the same schedule
   bool quiet = false;           // no progress lines (tests)
+  // JPEG data sets (--data imagefolder:DIR or list:FILE; see train/image_trainer.h).
+  std::string val_data;      // imagefolder:DIR or list:FILE ("": hold out validation_size images)
+  std::int64_t workers = 0;  // decoding threads (0: one per core)
+  bool strict = false;       // an unreadable image is an error instead of a skipped sample
+  bool cuda_graph = false;   // capture the training step as a CUDA graph and replay it
 };
 
 struct EvalResult {
   double loss = 0;
   double accuracy = 0;  // fraction in [0, 1]
+  double top5 = 0;      // top-5 accuracy (JPEG data sets)
   std::int64_t samples = 0;
 };
 

@@ -1,0 +1,54 @@
+// ImageLoader on a GPU: batches copied on the copy stream arrive with the host loader's contents,
+// and a resumed GPU loader continues with the same batches.
+#include <gtest/gtest.h>
+
+#include "test_util.h"
+#include "train/image_loader.h"
+#include "train/synthetic_images.h"
+#include "train/temp_dir.h"
+
+namespace cudanet::train {
+namespace {
+
+TEST(ImageLoader, DeliversTheHostBatchesOnTheGpu) {
+  CUDANET_REQUIRE_GPU();
+  if (!jpeg_available()) GTEST_SKIP() << "built without libjpeg-turbo";
+  testing::TempDir d;
+  SyntheticFolderOptions so;
+  so.classes = 4;
+  so.per_class = 9;
+  so.width = 70;
+  so.height = 50;
+  write_synthetic_imagefolder(d.path(), so);
+  const ImageList list = scan_image_folder(d.path());
+  ImageLoaderOptions o;
+  o.batch_size = 5;
+  o.workers = 3;
+  o.transform.resize = 48;
+  o.transform.crop = 40;
+  ImageLoader host(list, o);
+  o.device = Device::cuda(0);
+  ImageLoader gpu(list, o);
+  for (std::int64_t epoch : {0, 1}) {
+    host.start_epoch(epoch);
+    gpu.start_epoch(epoch);
+    Batch h, g;
+    while (gpu.next(g)) {
+      ASSERT_TRUE(host.next(h));
+      EXPECT_TRUE(g.images.device().is_cuda());
+      EXPECT_EQ(g.index, h.index);
+      EXPECT_EQ(g.images.to_vector<float>(), h.images.to_vector<float>());
+      EXPECT_EQ(g.labels.to_vector<std::int64_t>(), h.labels.to_vector<std::int64_t>());
+    }
+    EXPECT_FALSE(host.next(h));
+  }
+  gpu.seek({1, 3});
+  host.seek({1, 3});
+  Batch h, g;
+  ASSERT_TRUE(gpu.next(g));
+  ASSERT_TRUE(host.next(h));
+  EXPECT_EQ(g.images.to_vector<float>(), h.images.to_vector<float>());
+}
+
+}  // namespace
+}  // namespace cudanet::train

@@ -1,0 +1,40 @@
+// Training on JPEG data sets: `cudanet train --model alexnet --data imagefolder:DIR
+// [--val imagefolder:DIR | list:FILE] ...`.
+//
+// run_training() hands a configuration whose data is "imagefolder:DIR" or "list:FILE" to
+// run_image_training(). Images go through the ImageLoader (worker threads, pinned batches, copy
+// stream): training batches get a random crop of the model's input size (227 for alexnet, 224 for
+// alexnet-owt) and a random mirror after resizing the shorter side to 256; evaluation takes the
+// centre crop. The model gets one output per class of the training set. Without --val, a seeded
+// random choice of validation_size images (at most a fifth of the set) is held out. Top-1 and
+// top-5 accuracy are reported for validation; the final evaluation (TrainResult::test) is on the
+// validation set. Checkpoints and --resume work as for the in-memory data sets (after each epoch).
+//
+// The AlexNet recipe is the default for alexnet and alexnet-owt: SGD with momentum 0.9, weight
+// decay 5e-4, learning rate 0.01, and a step schedule that divides the rate by 10 at a third and
+// two thirds of the epochs (30/60 of Krizhevsky's 90, scaled), unless --lr / --schedule say
+// otherwise.
+#pragma once
+
+#include <iosfwd>
+#include <string>
+
+#include "train/trainer.h"
+
+namespace cudanet::train {
+
+TrainResult run_image_training(const TrainConfig& config, std::ostream& out);
+
+bool is_alexnet(const std::string& model);
+// The schedule used when none is given: the AlexNet step recipe for AlexNets, else "cosine".
+std::string default_schedule(const std::string& model, std::int64_t epochs);
+
+// Top-1 and top-5 hits of `logits` [B, C] (host or device) for `labels` [B]: a sample counts for
+// top-k when fewer than k classes score strictly higher than its label.
+struct TopK {
+  std::int64_t top1 = 0;
+  std::int64_t top5 = 0;
+};
+TopK count_topk(const Tensor& logits, const Tensor& labels);
+
+}  // namespace cudanet::train

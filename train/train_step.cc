@@ -1,0 +1,101 @@
+#include "train/train_step.h"
+
+#include <cstring>
+
+#include "core/cuda_allocator.h"
+#include "core/nvtx.h"
+
+namespace cudanet::train {
+
+TrainStep::TrainStep(layers::Sequential& model, Optimizer& optimizer, TrainStepOptions options)
+    : model_(model), optimizer_(optimizer), options_(options) {
+  CUDANET_CHECK(!options_.use_graph || std::strcmp(optimizer.type(), "sgd") == 0, ValueError,
+                "--cuda-graph supports the sgd optimizer, not ", optimizer.type());
+  CUDANET_CHECK(options_.warmup >= 1, ValueError, "TrainStep: warmup must be >= 1, got ",
+                options_.warmup);
+}
+
+TrainStep::~TrainStep() = default;
+
+void TrainStep::invalidate() {
+  graph_.reset();
+}
+
+StepOutput TrainStep::eager(const Tensor& images, const Tensor& labels) {
+  model_.zero_grad();
+  StepOutput o;
+  o.logits = model_.forward(images, layers::Mode::kTrain);
+  o.loss = loss_fn_.forward(o.logits, labels);
+  model_.backward_parameters(loss_fn_.backward());
+  optimizer_.step();
+  return o;
+}
+
+StepOutput TrainStep::run(const Tensor& images, const Tensor& labels) {
+  CUDANET_RANGE("train_step");
+  // Without caching (CUDANET_NO_CACHING=1) the capture's temporaries would be cudaFree'd while
+  // the graph still uses them: such runs (compute-sanitizer) train eagerly.
+  if (!options_.use_graph || !images.device().is_cuda() ||
+      cuda::caching_disabled(images.device().index())) {
+    return eager(images, labels);
+  }
+  return graphed(images, labels);
+}
+
+StepOutput TrainStep::graphed(const Tensor& images, const Tensor& labels) {
+  const Device device = images.device();
+  const Stream caller = current_stream(device);
+  if (!static_images_.defined()) {
+    stream_ = cuda::new_stream(device.index());
+    ready_ = Event(device);
+    done_ = Event(device);
+  }
+  // The step's stream starts after the caller's work (the batch's copy included).
+  ready_.record(caller);
+  stream_.wait(ready_);
+  StepOutput out;
+  {
+    cuda::StreamGuard guard(stream_);
+    const bool static_shape =
+        !static_images_.defined() ||
+        (images.shape() == static_images_.shape() && labels.shape() == static_labels_.shape());
+    if (!static_shape) {
+      out = eager(images, labels);  // e.g. the last, partial batch
+    } else {
+      if (!static_images_.defined()) {
+        static_images_ = Tensor::empty(images.shape(), images.dtype(), device);
+        static_labels_ = Tensor::empty(labels.shape(), labels.dtype(), device);
+      }
+      static_images_.copy_(images);
+      static_labels_.copy_(labels);
+      if (!graph_.ready() && eager_on_static_ < options_.warmup) {
+        static_out_ = eager(static_images_, static_labels_);
+        ++eager_on_static_;
+      } else {
+        if (!graph_.ready()) {
+          static_out_ = StepOutput();  // the capture allocates the outputs anew
+          graph_.begin_capture(stream_);
+          try {
+            static_out_ = eager(static_images_, static_labels_);
+            graph_.end_capture();
+          } catch (...) {
+            graph_.abort_capture();
+            throw;
+          }
+          ++captures_;
+        }
+        graph_.replay(stream_);
+        ++replays_;
+      }
+      out = static_out_;
+    }
+    // The inputs were read on this stream: their blocks must not be reused before it passes here.
+    images.storage().record_stream(stream_);
+    labels.storage().record_stream(stream_);
+  }
+  done_.record(stream_);
+  caller.wait(done_);
+  return out;
+}
+
+}  // namespace cudanet::train

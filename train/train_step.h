@@ -1,0 +1,82 @@
+// TrainStep: one training step (zero_grad, forward, loss, backward, optimizer update), run
+// eagerly or, with use_graph on a GPU, captured once as a CUDA graph and replayed.
+//
+//   TrainStep step(model, optimizer, {.use_graph = true});
+//   StepOutput o = step.run(batch.images, batch.labels);  // o.loss, o.logits on the device
+//
+// Note: the graph mode, and what it relies on.
+//  - The step runs on a stream of its own (a capture cannot use the legacy default stream),
+//    ordered after the caller's current stream by an event, and the caller's stream waits for
+//    the step in turn, so callers see ordinary stream semantics.
+//  - Batches of one shape (the batch size) are copied into static device buffers. The first
+//    `warmup` steps run eagerly on those buffers, which fills the caching allocator with every
+//    block the step needs and lets libraries pick their algorithms; the next step is captured and
+//    every later one replays the graph: no allocation, no launch overhead, zero cudaMalloc.
+//    Other shapes (a partial last batch) run eagerly.
+//  - The graph's temporaries were freed back to the step stream's pool during capture; work on
+//    that stream between replays may reuse them, which is safe because the stream orders it
+//    before or after a whole replay and no temporary lives from one replay to the next. Segments
+//    must not be released while the graph exists: do not call empty_cache() during training.
+//    With caching bypassed (CUDANET_NO_CACHING=1, as under compute-sanitizer) the steps run
+//    eagerly, since freed temporaries would go back to the driver.
+//  - Scalars baked in at capture: the learning rate (call invalidate() after set_lr; the trainer
+//    does at each epoch) and the dropout generator's (seed, offset), so a graph reuses its
+//    dropout masks until it is captured again (once per epoch in the trainer). SGD only (Adam's
+//    bias correction depends on the step count), no gradient clipping (it reads the norm on the
+//    host). Labels are range-checked on the host by the eager steps only (a capture skips the
+//    check: it cannot read device memory); the data sets guarantee the range anyway.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "core/stream.h"
+#include "layers/loss.h"
+#include "layers/sequential.h"
+#include "train/cuda_graph.h"
+#include "train/optimizer.h"
+
+namespace cudanet::train {
+
+struct TrainStepOptions {
+  bool use_graph = false;
+  int warmup = 3;  // eager steps on the static buffers before the capture
+};
+
+struct StepOutput {
+  Tensor logits;
+  Tensor loss;  // one element
+};
+
+class TrainStep {
+ public:
+  // Throws ValueError when use_graph is asked for with an optimizer other than SGD.
+  TrainStep(layers::Sequential& model, Optimizer& optimizer, TrainStepOptions options);
+  ~TrainStep();
+
+  StepOutput run(const Tensor& images, const Tensor& labels);
+  // The next graph step captures again (after a learning-rate change).
+  void invalidate();
+
+  std::int64_t captures() const { return captures_; }
+  std::int64_t replays() const { return replays_; }
+
+ private:
+  StepOutput eager(const Tensor& images, const Tensor& labels);
+  StepOutput graphed(const Tensor& images, const Tensor& labels);
+
+  layers::Sequential& model_;
+  Optimizer& optimizer_;
+  TrainStepOptions options_;
+  layers::CrossEntropyLoss loss_fn_;
+  // Graph mode.
+  Stream stream_;
+  Event ready_, done_;
+  Tensor static_images_, static_labels_;
+  StepOutput static_out_;
+  std::int64_t eager_on_static_ = 0;
+  CudaGraph graph_;
+  std::int64_t captures_ = 0, replays_ = 0;
+};
+
+}  // namespace cudanet::train
