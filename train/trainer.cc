@@ -4,14 +4,18 @@
 #include <cmath>
 #include <filesystem>
 #include <ostream>
+#include <signal.h>
 #include <sstream>
 
 #include "core/cuda_runtime.h"
 #include "core/nvtx.h"
+#include "kernels/common.h"
 #include "kernels/reduce.h"
 #include "layers/loss.h"
 #include "layers/models.h"
 #include "layers/normalization.h"
+#include "train/anomaly.h"
+#include "train/atomic_file.h"
 #include "train/checkpoint.h"
 #include "train/early_stopping.h"
 #include "train/fashion_mnist.h"
@@ -42,18 +46,24 @@ struct Data {
   Dataset train, validation, test;
 };
 
-Data load_data(const TrainConfig& c) {
-  std::string kind = c.data;
-  std::string dir;
-  const auto colon = c.data.find(':');
+// Splits --data into its kind and directory ("" for the default one).
+void parse_data_spec(const std::string& spec, std::string* kind, std::string* dir) {
+  *kind = spec;
+  dir->clear();
+  const auto colon = spec.find(':');
   if (colon != std::string::npos) {
-    kind = c.data.substr(0, colon);
-    dir = c.data.substr(colon + 1);
+    *kind = spec.substr(0, colon);
+    *dir = spec.substr(colon + 1);
   }
-  CUDANET_CHECK(kind == "fashion-mnist" || kind == "mnist", ValueError, "unknown data set '",
-                c.data, "': expected fashion-mnist, fashion-mnist:DIR or mnist:DIR");
-  CUDANET_CHECK(kind == "fashion-mnist" || !dir.empty(), ValueError,
+  CUDANET_CHECK(*kind == "fashion-mnist" || *kind == "mnist", ValueError, "unknown data set '",
+                spec, "': expected fashion-mnist, fashion-mnist:DIR or mnist:DIR");
+  CUDANET_CHECK(*kind == "fashion-mnist" || !dir->empty(), ValueError,
                 "mnist needs its directory: --data mnist:DIR");
+}
+
+Data load_data(const TrainConfig& c) {
+  std::string kind, dir;
+  parse_data_spec(c.data, &kind, &dir);
   const std::string where = dir.empty() ? kFashionMnistDir : dir;
   const ChannelStats stats = fashion_mnist_stats();
   Data d;
@@ -100,7 +110,7 @@ LrSchedule make_schedule(const TrainConfig& c, double base_lr) {
   return parse_lr_schedule(c.schedule, base_lr);
 }
 
-void check_config(const TrainConfig& c) {
+void check_numbers(const TrainConfig& c) {
   CUDANET_CHECK(c.epochs > 0, ValueError, "epochs must be > 0, got ", c.epochs);
   CUDANET_CHECK(c.batch_size > 0, ValueError, "batch size must be > 0, got ", c.batch_size);
   CUDANET_CHECK(c.lr >= 0, ValueError, "learning rate must be >= 0, got ", c.lr);
@@ -112,12 +122,96 @@ void check_config(const TrainConfig& c) {
                 "--resume needs --checkpoint-dir");
 }
 
+// Restores the deterministic-kernels switch when a run ends.
+class DeterministicScope {
+ public:
+  explicit DeterministicScope(bool on) : was_(kernels::deterministic()) {
+    if (on) kernels::set_deterministic(true);
+  }
+  DeterministicScope(const DeterministicScope&) = delete;
+  DeterministicScope& operator=(const DeterministicScope&) = delete;
+  ~DeterministicScope() { kernels::set_deterministic(was_); }
+
+ private:
+  bool was_;
+};
+
+// Removes the temporary files that a run killed while writing `targets` left behind
+// ("<target>.tmp.<pid>", see train/atomic_file.h) -- only those names, and only when no process
+// of that pid is alive (another run may be writing).
+void remove_stale_temporaries(const std::vector<std::string>& targets, std::ostream& out) {
+  for (const std::string& target : targets) {
+    if (target.empty()) continue;
+    const std::filesystem::path path(target);
+    const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
+    const std::string prefix = path.filename().string() + ".tmp.";
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
+      const std::string pid = name.substr(prefix.size());
+      if (pid.find_first_not_of("0123456789") != std::string::npos || pid.size() > 9) continue;
+      if (!entry.is_regular_file(ec) || ::kill(std::stoi(pid), 0) == 0) continue;
+      if (std::filesystem::remove(entry.path(), ec)) {
+        out << "removed " << entry.path().string() << ", left by an interrupted run\n";
+      }
+    }
+  }
+}
+
+// The epochs up to `start_epoch` of an earlier run's log, rewritten atomically so that a kill
+// at any moment keeps them; a log that cannot be read (e.g. cut short) is started afresh.
+std::vector<EpochMetrics> resume_metrics_log(const std::string& jsonl, std::int64_t start_epoch,
+                                             std::ostream& out) {
+  std::vector<EpochMetrics> kept;
+  if (start_epoch == 0 || !std::filesystem::exists(jsonl)) return kept;
+  try {
+    for (const EpochMetrics& m : read_metrics_log(jsonl)) {
+      if (m.epoch <= start_epoch) kept.push_back(m);
+    }
+  } catch (const IoError& e) {
+    out << "starting a new metrics log: " << e.message() << "\n";
+    kept.clear();
+  }
+  std::ostringstream text;
+  MetricsLog writer(text);
+  for (const EpochMetrics& m : kept) writer.write(m);
+  write_file_atomic(jsonl, text.str());
+  return kept;
+}
+
 std::string jsonl_path(const std::string& metrics_out) {
   std::filesystem::path p(metrics_out);
   return (p.parent_path() / p.stem()).string() + ".jsonl";
 }
 
+TrainResult train_model(const TrainConfig& c, std::ostream& out);
+
 }  // namespace
+
+void validate_config(const TrainConfig& c) {
+  check_numbers(c);
+  std::string kind, dir;
+  parse_data_spec(c.data, &kind, &dir);
+  CUDANET_CHECK(c.optimizer == "sgd" || c.optimizer == "adam" || c.optimizer == "adamw", ValueError,
+                "unknown optimizer '", c.optimizer, "': expected sgd, adam or adamw");
+  make_schedule(c, c.lr > 0 ? c.lr : 0.02);
+  if (c.device != "auto") Device::parse(c.device);
+}
+
+TrainResult run_training(const TrainConfig& c, std::ostream& out) {
+  validate_config(c);
+  const DeterministicScope deterministic(c.deterministic);
+  try {
+    return train_model(c, out);
+  } catch (const OutOfMemoryError& e) {
+    throw OutOfMemoryError(
+        detail::str(e.message(), "\nwhile training ", c.model, " with batch size ", c.batch_size,
+                    " on device ", c.device, "; try a smaller batch, e.g. --batch-size ",
+                    std::max<std::int64_t>(1, c.batch_size / 2)),
+        e.file(), e.line(), e.requested_bytes());
+  }
+}
 
 Device resolve_device(const std::string& name) {
   if (name == "auto") return cuda::is_available() ? Device::cuda(0) : Device::cpu();
@@ -147,8 +241,9 @@ EvalResult evaluate(layers::Sequential& model, DataLoader& loader) {
   return r;
 }
 
-TrainResult run_training(const TrainConfig& c, std::ostream& out) {
-  check_config(c);
+namespace {
+
+TrainResult train_model(const TrainConfig& c, std::ostream& out) {
   const Device device = resolve_device(c.device);
   Data data = load_data(c);
   out << "cudanet train: " << c.model << " on " << c.data << " (" << data.train.size()
@@ -189,7 +284,13 @@ TrainResult run_training(const TrainConfig& c, std::ostream& out) {
           : (std::filesystem::path(c.checkpoint_dir) / "last.safetensors").string();
   std::int64_t start_epoch = 0;
   std::unique_ptr<MetricsLog> log;
-  if (!c.checkpoint_dir.empty()) std::filesystem::create_directories(c.checkpoint_dir);
+  if (!c.checkpoint_dir.empty()) {
+    std::filesystem::create_directories(c.checkpoint_dir);
+  }
+  if (c.resume) {
+    const std::string jsonl = c.metrics_out.empty() ? "" : jsonl_path(c.metrics_out);
+    remove_stale_temporaries({last_path, c.metrics_out, jsonl}, out);
+  }
   if (c.resume && std::filesystem::exists(last_path)) {
     CheckpointInfo info =
         load_checkpoint(last_path, *model, optimizer.get(), &dropout_rng, c.model);
@@ -204,13 +305,8 @@ TrainResult run_training(const TrainConfig& c, std::ostream& out) {
     const std::filesystem::path parent = std::filesystem::path(c.metrics_out).parent_path();
     if (!parent.empty()) std::filesystem::create_directories(parent);
     const std::string jsonl = jsonl_path(c.metrics_out);
-    if (start_epoch > 0 && std::filesystem::exists(jsonl)) {
-      for (const EpochMetrics& m : read_metrics_log(jsonl)) {
-        if (m.epoch <= start_epoch) result.epochs.push_back(m);
-      }
-    }
-    log = std::make_unique<MetricsLog>(jsonl, /*append=*/false);
-    for (const EpochMetrics& m : result.epochs) log->write(m);
+    result.epochs = resume_metrics_log(jsonl, start_epoch, out);
+    log = std::make_unique<MetricsLog>(jsonl, /*append=*/start_epoch > 0);
   }
 
   result.device = device.str();
@@ -219,6 +315,8 @@ TrainResult run_training(const TrainConfig& c, std::ostream& out) {
   ProgressReporter progress(c.quiet ? discard : out, ProgressOptions::for_stdout());
   const std::int64_t end_epoch =
       c.stop_after > 0 ? std::min(c.epochs, start_epoch + c.stop_after) : c.epochs;
+  std::unique_ptr<AnomalyDetector> anomaly;
+  if (c.detect_anomaly) anomaly = std::make_unique<AnomalyDetector>(*model);
   for (std::int64_t epoch = start_epoch; epoch < end_epoch; ++epoch) {
     const auto t0 = Clock::now();
     optimizer->set_lr(schedule.lr_at(epoch));
@@ -230,17 +328,27 @@ TrainResult run_training(const TrainConfig& c, std::ostream& out) {
     while (train_loader.next(b)) {
       CUDANET_RANGE("train_step");
       model->zero_grad();
-      const Tensor logits = model->forward(b.images, layers::Mode::kTrain);
+      if (anomaly) anomaly->set_step(epoch + 1, step + 1);
+      const Tensor logits = anomaly ? anomaly->forward(b.images, layers::Mode::kTrain)
+                                    : model->forward(b.images, layers::Mode::kTrain);
       const double loss = loss_fn.forward(logits, b.labels).item();
       if (!std::isfinite(loss)) {
         progress.end_epoch();
-        CUDANET_THROW(
-            Error, "the loss became ", loss, " at epoch ", epoch + 1, " step ", step + 1,
-            last_path.empty() ? std::string() : "; the last good checkpoint is " + last_path);
+        throw NonFiniteError(
+            detail::str(
+                "the loss became ", loss, " at epoch ", epoch + 1, " step ", step + 1,
+                last_path.empty() ? std::string() : "; the last good checkpoint is " + last_path,
+                c.detect_anomaly ? "" : " (--detect-anomaly finds the layer)"),
+            __FILE__, __LINE__, epoch + 1, step + 1, "loss", "value");
       }
-      model->backward_parameters(loss_fn.backward());
+      if (anomaly) {
+        anomaly->backward_parameters(loss_fn.backward());
+      } else {
+        model->backward_parameters(loss_fn.backward());
+      }
       if (c.clip_grad_norm > 0) clip_grad_norm(model->named_parameters(""), c.clip_grad_norm);
       optimizer->step();
+      if (anomaly) anomaly->check_parameters();
       loss_sum += loss * static_cast<double>(b.size());
       correct += count_correct(logits, b.labels);
       seen += b.size();
@@ -300,5 +408,7 @@ TrainResult run_training(const TrainConfig& c, std::ostream& out) {
   }
   return result;
 }
+
+}  // namespace
 
 }  // namespace cudanet::train
