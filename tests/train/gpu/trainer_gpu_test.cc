@@ -12,11 +12,11 @@
 #include "core/cuda_allocator.h"
 #include "core/cuda_runtime.h"
 #include "synthetic_mnist.h"
-#include "temp_dir.h"
 #include "test_util.h"
 #include "train/anomaly.h"
 #include "train/idx.h"
 #include "train/safetensors.h"
+#include "train/temp_dir.h"
 #include "train/trainer.h"
 
 namespace cudanet::train {
