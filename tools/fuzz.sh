@@ -20,10 +20,11 @@ mapfile -t all < <(sed -n 's/^cudanet_add_fuzz_target(\([a-z0-9_]*\) .*/\1/p' \
 targets=("$@")
 ((${#targets[@]})) || targets=("${all[@]}")
 
+mkdir -p "$build"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_COMPILER="${CXX:-clang++}" -DCUDANET_FUZZ=ON -DBUILD_TESTING=OFF \
-  -DCUDANET_WERROR=OFF >"$build.configure.log" 2>&1 || {
-  cat "$build.configure.log"
+  -DCUDANET_WERROR=OFF >"$build/configure.log" 2>&1 || {
+  cat "$build/configure.log"
   exit 1
 }
 cmake --build "$build" -j "$jobs" --target "${targets[@]/#/cudanet_fuzz_}"

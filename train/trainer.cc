@@ -4,7 +4,6 @@
 #include <cmath>
 #include <filesystem>
 #include <ostream>
-#include <signal.h>
 #include <sstream>
 
 #include "core/cuda_runtime.h"
@@ -136,50 +135,6 @@ class DeterministicScope {
   bool was_;
 };
 
-// Removes the temporary files that a run killed while writing `targets` left behind
-// ("<target>.tmp.<pid>", see train/atomic_file.h) -- only those names, and only when no process
-// of that pid is alive (another run may be writing).
-void remove_stale_temporaries(const std::vector<std::string>& targets, std::ostream& out) {
-  for (const std::string& target : targets) {
-    if (target.empty()) continue;
-    const std::filesystem::path path(target);
-    const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
-    const std::string prefix = path.filename().string() + ".tmp.";
-    std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-      const std::string name = entry.path().filename().string();
-      if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
-      const std::string pid = name.substr(prefix.size());
-      if (pid.find_first_not_of("0123456789") != std::string::npos || pid.size() > 9) continue;
-      if (!entry.is_regular_file(ec) || ::kill(std::stoi(pid), 0) == 0) continue;
-      if (std::filesystem::remove(entry.path(), ec)) {
-        out << "removed " << entry.path().string() << ", left by an interrupted run\n";
-      }
-    }
-  }
-}
-
-// The epochs up to `start_epoch` of an earlier run's log, rewritten atomically so that a kill
-// at any moment keeps them; a log that cannot be read (e.g. cut short) is started afresh.
-std::vector<EpochMetrics> resume_metrics_log(const std::string& jsonl, std::int64_t start_epoch,
-                                             std::ostream& out) {
-  std::vector<EpochMetrics> kept;
-  if (start_epoch == 0 || !std::filesystem::exists(jsonl)) return kept;
-  try {
-    for (const EpochMetrics& m : read_metrics_log(jsonl)) {
-      if (m.epoch <= start_epoch) kept.push_back(m);
-    }
-  } catch (const IoError& e) {
-    out << "starting a new metrics log: " << e.message() << "\n";
-    kept.clear();
-  }
-  std::ostringstream text;
-  MetricsLog writer(text);
-  for (const EpochMetrics& m : kept) writer.write(m);
-  write_file_atomic(jsonl, text.str());
-  return kept;
-}
-
 std::string jsonl_path(const std::string& metrics_out) {
   std::filesystem::path p(metrics_out);
   return (p.parent_path() / p.stem()).string() + ".jsonl";
@@ -287,9 +242,13 @@ TrainResult train_model(const TrainConfig& c, std::ostream& out) {
   if (!c.checkpoint_dir.empty()) {
     std::filesystem::create_directories(c.checkpoint_dir);
   }
-  if (c.resume) {
-    const std::string jsonl = c.metrics_out.empty() ? "" : jsonl_path(c.metrics_out);
-    remove_stale_temporaries({last_path, c.metrics_out, jsonl}, out);
+  if (c.resume) {  // what a run killed while writing its files left behind
+    for (const std::string& file :
+         {last_path, c.metrics_out, c.metrics_out.empty() ? "" : jsonl_path(c.metrics_out)}) {
+      for (const std::string& stale : remove_stale_temporaries(file)) {
+        out << "removed " << stale << ", left by an interrupted run\n";
+      }
+    }
   }
   if (c.resume && std::filesystem::exists(last_path)) {
     CheckpointInfo info =
@@ -305,7 +264,9 @@ TrainResult train_model(const TrainConfig& c, std::ostream& out) {
     const std::filesystem::path parent = std::filesystem::path(c.metrics_out).parent_path();
     if (!parent.empty()) std::filesystem::create_directories(parent);
     const std::string jsonl = jsonl_path(c.metrics_out);
-    result.epochs = resume_metrics_log(jsonl, start_epoch, out);
+    std::string problem;
+    result.epochs = truncate_metrics_log(jsonl, start_epoch, &problem);
+    if (!problem.empty()) out << "starting a new metrics log: " << problem << "\n";
     log = std::make_unique<MetricsLog>(jsonl, /*append=*/start_epoch > 0);
   }
 
