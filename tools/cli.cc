@@ -51,7 +51,10 @@ int run_cli(const std::vector<std::string>& args, bool parse_only, std::FILE* er
                    c.name);
       return 2;
     } catch (const OutOfMemoryError& e) {
-      std::fprintf(err, "cudanet %s: out of memory: %s\n", c.name, e.message().c_str());
+      // The trainer's message names the batch size and a smaller one; others get the hint here.
+      const bool hint = e.message().find("--batch-size") == std::string::npos;
+      std::fprintf(err, "cudanet %s: out of memory: %s\n%s", c.name, e.message().c_str(),
+                   hint ? "Try a smaller --batch-size, or a smaller model.\n" : "");
       return 1;
     } catch (const Error& e) {
       std::fprintf(err, "cudanet %s: error: %s\n", c.name, e.message().c_str());
