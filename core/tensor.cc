@@ -15,14 +15,17 @@ void check_shape(const Shape& shape, DType dtype, const char* what) {
   CUDANET_CHECK(static_cast<int>(shape.size()) <= kMaxDims, ShapeError, what, ": shape ",
                 shape_str(shape), " has ", shape.size(), " dimensions; at most ", kMaxDims,
                 " are supported");
+  // Zero sizes count as 1: the strides (products of the sizes after each dimension) must fit in
+  // int64 even for an empty tensor.
   std::int64_t n = 1;
   const auto limit =
       std::numeric_limits<std::int64_t>::max() / static_cast<std::int64_t>(element_size(dtype));
   for (std::int64_t s : shape) {
     CUDANET_CHECK(s >= 0, ShapeError, what, ": negative size in shape ", shape_str(shape));
-    CUDANET_CHECK(s == 0 || n <= limit / s, ShapeError, what, ": shape ", shape_str(shape),
+    const std::int64_t extent = std::max<std::int64_t>(s, 1);
+    CUDANET_CHECK(n <= limit / extent, ShapeError, what, ": shape ", shape_str(shape),
                   " is too large");
-    n *= s;
+    n *= extent;
   }
 }
 

@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
-"""Summarises a ctest JUnit report: lists skipped tests with the reason each gave, then prints
-the closing line `ctest: N passed, N failed, N skipped`. Exits 1 when a test failed or none ran."""
+"""Summarises ctest JUnit reports: lists skipped tests with the reason each gave, then prints
+the closing line `ctest: N passed, N failed, N skipped` over all of them. Tests of the second and
+later reports are named with their build directory (`build-asan/...`). Exits 1 when a test failed
+or none ran."""
+import os
 import re
 import sys
 import xml.etree.ElementTree as ET
@@ -13,17 +16,21 @@ def skip_reason(output: str) -> str:
 
 
 def main() -> int:
-    if len(sys.argv) != 2:
-        print("usage: ctest_summary.py RESULTS.xml", file=sys.stderr)
+    if len(sys.argv) < 2:
+        print("usage: ctest_summary.py RESULTS.xml [MORE_RESULTS.xml...]", file=sys.stderr)
         return 2
-    try:
-        root = ET.parse(sys.argv[1]).getroot()
-    except (OSError, ET.ParseError) as e:
-        print(f"ctest_summary: cannot read {sys.argv[1]}: {e}", file=sys.stderr)
-        return 1
+    cases = []
+    for i, path in enumerate(sys.argv[1:]):
+        try:
+            root = ET.parse(path).getroot()
+        except (OSError, ET.ParseError) as e:
+            print(f"ctest_summary: cannot read {path}: {e}", file=sys.stderr)
+            return 1
+        prefix = "" if i == 0 else os.path.basename(os.path.dirname(os.path.abspath(path))) + "/"
+        cases += [(prefix, case) for case in root.iter("testcase")]
     passed, failed, skipped = 0, [], []
-    for case in root.iter("testcase"):
-        name = case.get("name", "?")
+    for prefix, case in cases:
+        name = prefix + case.get("name", "?")
         status = case.get("status", "")
         if case.find("skipped") is not None or status == "notrun" and "Skipped" in (
                 case.findtext("system-out") or ""):

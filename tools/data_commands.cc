@@ -8,10 +8,15 @@
 
 namespace cudanet::tools {
 
-int run_make_synthetic_imagefolder(const std::vector<std::string>& args) {
+namespace {
+
+// The arguments of make-synthetic-imagefolder in `out` and `o`; false when --help was given.
+bool parse_synthetic(const std::vector<std::string>& args, std::string* out_dir,
+                     train::SyntheticFolderOptions* opts) {
   // OUT is the one positional argument; every option takes a value.
   std::vector<std::string> rest;
-  std::string out;
+  std::string& out = *out_dir;
+  train::SyntheticFolderOptions& o = *opts;
   for (std::size_t i = 0; i < args.size(); ++i) {
     if (args[i].rfind("-", 0) == 0) {
       rest.push_back(args[i]);
@@ -21,7 +26,6 @@ int run_make_synthetic_imagefolder(const std::vector<std::string>& args) {
       out = args[i];
     }
   }
-  train::SyntheticFolderOptions o;
   std::string size = "256";
   std::int64_t quality = o.quality;
   ArgParser p(
@@ -33,7 +37,7 @@ int run_make_synthetic_imagefolder(const std::vector<std::string>& args) {
       .flag("--size", &size, "image size: S (S×S) or WxH, e.g. 500x375")
       .flag("--seed", &o.seed, "seed of the random content")
       .flag("--quality", &quality, "JPEG quality (1-100)");
-  if (!p.parse(rest)) return 0;
+  if (!p.parse(rest)) return false;
   CUDANET_CHECK(!out.empty(), UsageError, "make-synthetic-imagefolder needs the output directory");
   int w = 0, h = 0;
   char tail = 0;
@@ -46,6 +50,23 @@ int run_make_synthetic_imagefolder(const std::vector<std::string>& args) {
   o.width = w;
   o.height = h;
   o.quality = static_cast<int>(quality);
+  return true;
+}
+
+}  // namespace
+
+int check_make_synthetic_imagefolder(const std::vector<std::string>& args) {
+  std::string out;
+  train::SyntheticFolderOptions o;
+  parse_synthetic(args, &out, &o);
+  return 0;
+}
+
+int run_make_synthetic_imagefolder(const std::vector<std::string>& args) {
+  std::string out;
+  train::SyntheticFolderOptions o;
+  if (!parse_synthetic(args, &out, &o)) return 0;
+  const int w = o.width, h = o.height;
   CUDANET_CHECK(train::jpeg_available(), Error,
                 "this cudanet was built without libjpeg-turbo (TurboJPEG): it cannot write JPEGs");
   try {

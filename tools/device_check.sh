@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The one command to run on a machine with an NVIDIA GPU (target: H100, 16 cores, CUDA toolkit,
 # PyTorch, CMake, ninja; no internet). Builds Release for that GPU, runs every test (GPU tests
-# active), reruns the GPU tests under compute-sanitizer memcheck with allocator caching bypassed,
-# runs the benchmarks, and writes report.md plus raw logs into OUT_DIR. Prints a summary table last.
+# active), reruns the GPU tests under compute-sanitizer memcheck and initcheck with allocator
+# caching bypassed and the tests of kernels that use shared memory under racecheck, runs the
+# benchmarks, and writes report.md plus raw logs into OUT_DIR. Prints a summary table last.
 #   tools/device_check.sh OUT_DIR
 # Environment: CUDA_ARCHS (default 90), JOBS (default nproc), DEPS_ROOT (default .deps/root: Debian
 # packages unpacked by tools/fetch_device_deps.sh, for machines without GoogleTest/Benchmark).
-# Each phase has its own time limit so the whole run stays within 8 minutes.
+# Each phase has its own time limit so the whole run stays within 11 minutes.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:?usage: device_check.sh OUT_DIR}
@@ -80,30 +81,65 @@ if ((build_rc == 0)); then
 fi
 log "tests: $tests_line"
 
-# ---- 3. GPU tests under compute-sanitizer memcheck, caching bypassed ---------------------------
+# ---- 3. GPU tests under compute-sanitizer, caching bypassed ------------------------------------
+# Tests named *FillTheDevice* take the whole GPU: never next to other programs (ctest runs them
+# serially), so the parallel sanitizer runs leave them out.
+no_fill='-*FillTheDevice*'
+# racecheck is slow: the tests of the kernels that use shared memory or CUB block reductions
+# (batch norm, convolution's tiles, SGEMM, linear, MSE, reductions, softmax), a few cases each.
+race_filter='BatchNormGpu.*:Conv2dGpuDeterminism.*'
+race_filter+=':*Conv2dGpu.BothAlgorithmsMatchTheCpuReference/channels3_spatial13'
+race_filter+=':*Conv2dGpu.BothAlgorithmsMatchTheCpuReference/stride2_asymmetric_groups2'
+race_filter+=':*Conv2dGpu.BothAlgorithmsMatchTheCpuReference/large_tile_*'
+race_filter+=':*GemmGpu.OddSizesAllTransposesMatchCpuReference/float32'
+race_filter+=':*LinearGpu.ForwardBackwardMatchCpu/float32:LinearGpuBias.*:MseGpu.*:ReduceGpu.*'
+race_filter+=':SoftmaxGpu.*'
+# errors TOOL NAME: the error count in sanitizer_TOOL_NAME.log, or "" when it has no summary.
+errors() {
+  grep -Eo 'ERROR SUMMARY: [0-9]+' "$out/sanitizer_$1_$2.log" 2>/dev/null | tail -n 1 |
+    grep -Eo '[0-9]+$'
+}
+declare -A tool_errors=([memcheck]=0 [racecheck]=0 [initcheck]=0)
+declare -A tool_notes=([memcheck]="" [racecheck]="" [initcheck]="")
 sanitizer_errors=0
-sanitizer_note=""
 if ((build_rc == 0)) && command -v compute-sanitizer >/dev/null; then
-  # All GPU test programs at once (each in its own process), so the phase takes ~150 s at most.
   names=()
   for exe in "$build"/tests/cudanet_*_gpu_tests; do
-    [[ -x $exe ]] || continue
-    name=$(basename "$exe")
-    names+=("$name")
-    log "memcheck $name"
-    CUDANET_NO_CACHING=1 timeout 150 compute-sanitizer --tool memcheck --leak-check full \
-      --error-exitcode 3 "$exe" >"$out/memcheck_$name.log" 2>&1 &
+    [[ -x $exe ]] && names+=("$(basename "$exe")")
   done
-  wait
-  for name in "${names[@]}"; do
-    n=$(grep -Eo 'ERROR SUMMARY: [0-9]+' "$out/memcheck_$name.log" | tail -n 1 | grep -Eo '[0-9]+$')
-    sanitizer_errors=$((sanitizer_errors + ${n:-0}))
-    [[ -n $n ]] || sanitizer_note+=" $name:no-summary(timeout?)"
+  # memcheck, then racecheck and initcheck together: every program in its own process, all at
+  # once, so each round takes ~150 s at most.
+  for round in memcheck "racecheck initcheck"; do
+    for tool in $round; do
+      for name in "${names[@]}"; do
+        filter=$no_fill
+        if [[ $tool == racecheck ]]; then
+          [[ $name == cudanet_kernels_gpu_tests ]] || continue
+          filter=$race_filter
+        fi
+        extra=()
+        [[ $tool == memcheck ]] && extra=(--leak-check full)
+        log "$tool $name"
+        CUDANET_NO_CACHING=1 timeout 150 compute-sanitizer --tool "$tool" "${extra[@]}" \
+          --error-exitcode 3 "$build/tests/$name" --gtest_filter="$filter" \
+          >"$out/sanitizer_${tool}_$name.log" 2>&1 &
+      done
+    done
+    wait
+  done
+  for tool in memcheck racecheck initcheck; do
+    for name in "${names[@]}"; do
+      [[ -f $out/sanitizer_${tool}_$name.log ]] || continue
+      n=$(errors "$tool" "$name")
+      tool_errors[$tool]=$((tool_errors[$tool] + ${n:-0}))
+      [[ -n $n ]] || tool_notes[$tool]+=" $name:no-summary(timeout?)"
+    done
+    sanitizer_errors=$((sanitizer_errors + tool_errors[$tool]))
+    log "$tool errors: ${tool_errors[$tool]}${tool_notes[$tool]}"
   done
 else
-  sanitizer_note=" (not run)"
+  for tool in memcheck racecheck initcheck; do tool_notes[$tool]=" (not run)"; done
 fi
-log "memcheck errors: $sanitizer_errors$sanitizer_note"
 
 # ---- 4. benchmarks ----------------------------------------------------------------------------
 if ((build_rc == 0)); then
@@ -196,7 +232,9 @@ elapsed=$(($(date +%s) - start))
   echo "| build | $([[ $build_rc == 0 ]] && echo ok || echo "FAILED ($build_rc), see build.log") |"
   echo "| Python tests (pytest, GPU tests active) | $python_line |"
   echo "| tests | $tests_line |"
-  echo "| memcheck errors (GPU tests, caching bypassed) | $sanitizer_errors$sanitizer_note |"
+  echo "| memcheck errors (GPU tests, caching bypassed) | ${tool_errors[memcheck]}${tool_notes[memcheck]} |"
+  echo "| racecheck errors (shared-memory kernel tests) | ${tool_errors[racecheck]}${tool_notes[racecheck]} |"
+  echo "| initcheck errors (GPU tests, caching bypassed) | ${tool_errors[initcheck]}${tool_notes[initcheck]} |"
   echo "| LeNet-5 training, batch 64 (GPU) | $lenet_line |"
   echo "| AlexNet, JPEG ImageFolder (GPU) | $alexnet_line |"
   echo "$bench_lines"

@@ -73,8 +73,18 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
-int run_info(const std::vector<std::string>& args) {
+int check_info(const std::vector<std::string>& args) {
   CUDANET_CHECK(args.empty(), ValueError, "info takes no arguments, got '", args.front(), "'");
+  return 0;
+}
+
+int check_demo(const std::vector<std::string>& args) {
+  parse_demo(args);
+  return 0;
+}
+
+int run_info(const std::vector<std::string>& args) {
+  check_info(args);
   std::printf("%s\n", build_info().c_str());
   if (kernels::cudnn::available()) {
     std::printf("cuDNN %s (convolution algorithms: %s)\n", kernels::cudnn::version().c_str(),

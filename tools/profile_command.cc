@@ -16,34 +16,61 @@
 
 namespace cudanet::tools {
 
-int run_profile(const std::vector<std::string>& args) {
+namespace {
+
+struct ProfileOptions {
   std::string model = "alexnet", device_name = "auto", backend = "native", layer_backends;
   std::int64_t batch = 128, steps = 5, warmup = 2;
   bool tf32 = false, cudnn_benchmark = false, deterministic = false;
+  layers::Backend b = layers::Backend::kNative;
+  Shape sample;
+};
+
+// The options of `cudanet profile` in `o`; false when --help was given (and printed).
+bool parse_profile(const std::vector<std::string>& args, ProfileOptions* o) {
   ArgParser p("profile",
               "Times each layer's forward and backward, the loss and the SGD update of a "
               "training step on synthetic data, and prints a table (CUDA events on a GPU).");
-  p.flag("--model", &model, "mlp, lenet5, alexnet or alexnet-owt")
-      .flag("--batch-size", &batch, "samples per step")
-      .flag("--steps", &steps, "timed steps (the table shows their mean)")
-      .flag("--warmup", &warmup, "untimed steps first (cuDNN algorithm search, allocator cache)")
-      .flag("--device", &device_name, "auto, cpu, cuda or cuda:N")
-      .flag("--backend", &backend, "native or cudnn")
-      .flag("--layer-backends", &layer_backends, "per-layer overrides, e.g. conv1=native")
-      .toggle("--tf32", &tf32, "let FP32 convolutions and GEMMs use TF32 tensor cores")
-      .toggle("--cudnn-benchmark", &cudnn_benchmark, "time cuDNN's algorithms once per shape")
-      .toggle("--deterministic", &deterministic, "deterministic algorithms only");
-  if (!p.parse(args)) return 0;
-  layers::Backend b = layers::Backend::kNative;
-  Shape sample;
+  p.flag("--model", &o->model, "mlp, lenet5, alexnet or alexnet-owt")
+      .flag("--batch-size", &o->batch, "samples per step")
+      .flag("--steps", &o->steps, "timed steps (the table shows their mean)")
+      .flag("--warmup", &o->warmup, "untimed steps first (cuDNN algorithm search, allocator cache)")
+      .flag("--device", &o->device_name, "auto, cpu, cuda or cuda:N")
+      .flag("--backend", &o->backend, "native or cudnn")
+      .flag("--layer-backends", &o->layer_backends, "per-layer overrides, e.g. conv1=native")
+      .toggle("--tf32", &o->tf32, "let FP32 convolutions and GEMMs use TF32 tensor cores")
+      .toggle("--cudnn-benchmark", &o->cudnn_benchmark, "time cuDNN's algorithms once per shape")
+      .toggle("--deterministic", &o->deterministic, "deterministic algorithms only");
+  if (!p.parse(args)) return false;
   try {
-    b = layers::parse_backend(backend);
-    sample = layers::model_input_shape(model);
+    o->b = layers::parse_backend(o->backend);
+    o->sample = layers::model_input_shape(o->model);
   } catch (const ValueError& e) {
     throw UsageError(e.message(), __FILE__, __LINE__);
   }
-  CUDANET_CHECK(batch >= 1 && steps >= 1 && warmup >= 0, UsageError,
+  CUDANET_CHECK(o->batch >= 1 && o->steps >= 1 && o->warmup >= 0, UsageError,
                 "profile: need --batch-size >= 1, --steps >= 1, --warmup >= 0");
+  return true;
+}
+
+}  // namespace
+
+int check_profile(const std::vector<std::string>& args) {
+  ProfileOptions o;
+  parse_profile(args, &o);
+  return 0;
+}
+
+int run_profile(const std::vector<std::string>& args) {
+  ProfileOptions o;
+  if (!parse_profile(args, &o)) return 0;
+  const std::string& model = o.model;
+  const std::string& device_name = o.device_name;
+  const std::string& layer_backends = o.layer_backends;
+  const std::int64_t batch = o.batch, steps = o.steps, warmup = o.warmup;
+  const bool tf32 = o.tf32, cudnn_benchmark = o.cudnn_benchmark, deterministic = o.deterministic;
+  const layers::Backend b = o.b;
+  const Shape& sample = o.sample;
   kernels::set_allow_tf32(tf32);
   kernels::cudnn::set_benchmark(cudnn_benchmark);
   if (deterministic) kernels::set_deterministic(true);
@@ -69,7 +96,7 @@ int run_profile(const std::vector<std::string>& args) {
   train::Sgd optimizer(net->named_parameters(""), sgd);
 
   std::cout << "cudanet profile: " << model << ", batch " << batch << ", device " << device
-            << ", backend " << backend
+            << ", backend " << o.backend
             << (layer_backends.empty() ? "" : " (" + layer_backends + ")") << ", TF32 "
             << (tf32 ? "on" : "off") << ", cuDNN algorithms "
             << (cudnn_benchmark ? "timed" : "heuristic") << "\n";

@@ -16,58 +16,83 @@
 
 namespace cudanet::tools {
 
-int run_train(const std::vector<std::string>& args) {
-  train::TrainConfig c;
+namespace {
+
+// Process-wide switches of `cudanet train` (not TrainConfig fields: they set kernels/ globals).
+struct TrainSwitches {
+  bool tf32 = false, cudnn_benchmark = false;
+};
+
+// The options of `cudanet train` in `c` and `f`; false when --help was given (and printed).
+bool parse_train(const std::vector<std::string>& args, train::TrainConfig* c, TrainSwitches* f) {
   std::string backend = "native";
-  bool deterministic = false, tf32 = false, cudnn_benchmark = false;
-  c.schedule.clear();  // empty: the model's default (train::default_schedule), set below
+  c->schedule.clear();  // empty: the model's default (train::default_schedule), set below
   ArgParser p("train", "Trains a model and reports its test accuracy.");
-  p.flag("--model", &c.model, "mlp, lenet5, alexnet or alexnet-owt")
-      .flag("--data", &c.data,
+  p.flag("--model", &c->model, "mlp, lenet5, alexnet or alexnet-owt")
+      .flag("--data", &c->data,
             "fashion-mnist, fashion-mnist:DIR, mnist:DIR, imagefolder:DIR or list:FILE (JPEGs)")
-      .flag("--val", &c.val_data, "JPEG validation set: imagefolder:DIR or list:FILE")
-      .flag("--workers", &c.workers, "JPEG decoding threads (0: one per core)")
-      .toggle("--strict", &c.strict, "an unreadable or non-JPEG image is an error, not skipped")
-      .toggle("--cuda-graph", &c.cuda_graph, "capture the training step once, replay it (GPU)")
-      .flag("--epochs", &c.epochs, "training epochs")
-      .flag("--batch-size", &c.batch_size, "samples per step")
-      .flag("--optimizer", &c.optimizer, "sgd, adam or adamw")
-      .flag("--lr", &c.lr, "learning rate (0: 0.02 for sgd, 0.001 for adam)")
-      .flag("--momentum", &c.momentum, "SGD momentum")
-      .toggle("--nesterov", &c.nesterov, "Nesterov momentum")
-      .flag("--weight-decay", &c.weight_decay, "L2 penalty (AdamW: decoupled)")
-      .flag("--l1", &c.l1, "L1 penalty (SGD)")
-      .flag("--schedule", &c.schedule,
+      .flag("--val", &c->val_data, "JPEG validation set: imagefolder:DIR or list:FILE")
+      .flag("--workers", &c->workers, "JPEG decoding threads (0: one per core)")
+      .toggle("--strict", &c->strict, "an unreadable or non-JPEG image is an error, not skipped")
+      .toggle("--cuda-graph", &c->cuda_graph, "capture the training step once, replay it (GPU)")
+      .flag("--epochs", &c->epochs, "training epochs")
+      .flag("--batch-size", &c->batch_size, "samples per step")
+      .flag("--optimizer", &c->optimizer, "sgd, adam or adamw")
+      .flag("--lr", &c->lr, "learning rate (0: 0.02 for sgd, 0.001 for adam)")
+      .flag("--momentum", &c->momentum, "SGD momentum")
+      .toggle("--nesterov", &c->nesterov, "Nesterov momentum")
+      .flag("--weight-decay", &c->weight_decay, "L2 penalty (AdamW: decoupled)")
+      .flag("--l1", &c->l1, "L1 penalty (SGD)")
+      .flag("--schedule", &c->schedule,
             "cosine, constant, step:N[:G], multistep:A,B[:G], cosine:T[:MIN], +warmup:N[:F] "
             "(default: cosine; AlexNets: /10 at 1/3 and 2/3 of the epochs)")
-      .flag("--clip-grad-norm", &c.clip_grad_norm, "clip the global gradient norm (0: off)")
-      .flag("--patience", &c.patience, "early stopping on validation accuracy (0: off)")
-      .flag("--validation-size", &c.validation_size, "training samples held out for validation")
-      .flag("--train-limit", &c.train_limit, "use only this many training samples (0: all)")
-      .flag("--device", &c.device, "auto, cpu, cuda or cuda:N")
+      .flag("--clip-grad-norm", &c->clip_grad_norm, "clip the global gradient norm (0: off)")
+      .flag("--patience", &c->patience, "early stopping on validation accuracy (0: off)")
+      .flag("--validation-size", &c->validation_size, "training samples held out for validation")
+      .flag("--train-limit", &c->train_limit, "use only this many training samples (0: all)")
+      .flag("--device", &c->device, "auto, cpu, cuda or cuda:N")
       .flag("--backend", &backend, "native or cudnn")
-      .flag("--layer-backends", &c.layer_backends,
+      .flag("--layer-backends", &c->layer_backends,
             "per-layer overrides, e.g. conv1=native,fc6=cudnn")
-      .toggle("--tf32", &tf32, "let FP32 convolutions and GEMMs use TF32 tensor cores")
-      .toggle("--cudnn-benchmark", &cudnn_benchmark,
+      .toggle("--tf32", &f->tf32, "let FP32 convolutions and GEMMs use TF32 tensor cores")
+      .toggle("--cudnn-benchmark", &f->cudnn_benchmark,
               "time cuDNN's convolution algorithms once per shape (default: heuristics)")
-      .flag("--seed", &c.seed, "seed of initialisation, shuffling and dropout")
-      .flag("--metrics-out", &c.metrics_out, "final summary JSON; epochs go to <stem>.jsonl")
-      .flag("--checkpoint-dir", &c.checkpoint_dir, "write last.safetensors here after each epoch")
-      .toggle("--resume", &c.resume, "continue from --checkpoint-dir/last.safetensors")
-      .flag("--stop-after", &c.stop_after, "end this run after N epochs (resume later; 0: off)")
-      .toggle("--deterministic", &deterministic, "reductions without atomics (bitwise repeatable)");
-  if (!p.parse(args)) return 0;
-  try {  // names the user typed: mistakes are usage errors (exit code 2)
-    c.backend = layers::parse_backend(backend);
-    layers::model_input_shape(c.model);
+      .flag("--seed", &c->seed, "seed of initialisation, shuffling and dropout")
+      .flag("--metrics-out", &c->metrics_out, "final summary JSON; epochs go to <stem>.jsonl")
+      .flag("--checkpoint-dir", &c->checkpoint_dir, "write last.safetensors here after each epoch")
+      .toggle("--resume", &c->resume, "continue from --checkpoint-dir/last.safetensors")
+      .flag("--stop-after", &c->stop_after, "end this run after N epochs (resume later; 0: off)")
+      .toggle("--deterministic", &c->deterministic,
+              "bitwise repeatable training (reductions without atomics)")
+      .toggle("--detect-anomaly", &c->detect_anomaly,
+              "check every layer's outputs and gradients; name the first non-finite one");
+  if (!p.parse(args)) return false;
+  if (c->schedule.empty()) c->schedule = train::default_schedule(c->model, c->epochs);
+  try {  // what the user typed: mistakes are usage errors (exit code 2)
+    c->backend = layers::parse_backend(backend);
+    layers::model_input_shape(c->model);
+    train::validate_config(*c);
   } catch (const ValueError& e) {
     throw UsageError(e.message(), __FILE__, __LINE__);
   }
-  if (c.schedule.empty()) c.schedule = train::default_schedule(c.model, c.epochs);
-  if (deterministic) kernels::set_deterministic(true);
-  if (tf32) kernels::set_allow_tf32(true);
-  if (cudnn_benchmark) kernels::cudnn::set_benchmark(true);
+  return true;
+}
+
+}  // namespace
+
+int check_train(const std::vector<std::string>& args) {
+  train::TrainConfig c;
+  TrainSwitches f;
+  parse_train(args, &c, &f);
+  return 0;
+}
+
+int run_train(const std::vector<std::string>& args) {
+  train::TrainConfig c;
+  TrainSwitches f;
+  if (!parse_train(args, &c, &f)) return 0;
+  if (f.tf32) kernels::set_allow_tf32(true);
+  if (f.cudnn_benchmark) kernels::cudnn::set_benchmark(true);
   const train::TrainResult result = train::run_training(c, std::cout);
   if (!c.metrics_out.empty()) {  // the curves next to the metrics, where gnuplot is installed
     const std::filesystem::path png =
@@ -82,46 +107,97 @@ int run_train(const std::vector<std::string>& args) {
   return 0;
 }
 
-int run_eval(const std::vector<std::string>& args) {
+namespace {
+
+struct EvalOptions {
   std::string model = "lenet5", data = "fashion-mnist", checkpoint, device = "auto";
   std::int64_t batch = 256;
+};
+
+// False when --help was given (and printed).
+bool parse_eval(const std::vector<std::string>& args, EvalOptions* o) {
   ArgParser p("eval", "Evaluates a checkpoint on a data set's test split.");
-  p.flag("--model", &model, "the checkpoint's model")
-      .flag("--checkpoint", &checkpoint, "a checkpoint written by cudanet train")
-      .flag("--data", &data, "fashion-mnist or fashion-mnist:DIR")
-      .flag("--batch-size", &batch, "samples per batch")
-      .flag("--device", &device, "auto, cpu, cuda or cuda:N");
-  if (!p.parse(args)) return 0;
-  CUDANET_CHECK(!checkpoint.empty(), UsageError, "eval needs --checkpoint FILE");
-  CUDANET_CHECK(data.rfind("fashion-mnist", 0) == 0, UsageError,
+  p.flag("--model", &o->model, "the checkpoint's model")
+      .flag("--checkpoint", &o->checkpoint, "a checkpoint written by cudanet train")
+      .flag("--data", &o->data, "fashion-mnist or fashion-mnist:DIR")
+      .flag("--batch-size", &o->batch, "samples per batch")
+      .flag("--device", &o->device, "auto, cpu, cuda or cuda:N");
+  if (!p.parse(args)) return false;
+  CUDANET_CHECK(!o->checkpoint.empty(), UsageError, "eval needs --checkpoint FILE");
+  CUDANET_CHECK(o->data.rfind("fashion-mnist", 0) == 0, UsageError,
                 "eval supports fashion-mnist[:DIR]");
-  const std::string dir = data.size() > 14 ? data.substr(14) : train::kFashionMnistDir;
-  const Device d = train::resolve_device(device);
+  CUDANET_CHECK(o->batch > 0, UsageError, "--batch-size must be > 0, got ", o->batch);
+  try {
+    layers::model_input_shape(o->model);
+    if (o->device != "auto") Device::parse(o->device);
+  } catch (const ValueError& e) {
+    throw UsageError(e.message(), __FILE__, __LINE__);
+  }
+  return true;
+}
+
+}  // namespace
+
+int check_eval(const std::vector<std::string>& args) {
+  EvalOptions o;
+  parse_eval(args, &o);
+  return 0;
+}
+
+int run_eval(const std::vector<std::string>& args) {
+  EvalOptions o;
+  if (!parse_eval(args, &o)) return 0;
+  const std::string& model = o.model;
+  const std::string dir = o.data.size() > 14 ? o.data.substr(14) : train::kFashionMnistDir;
+  const Device d = train::resolve_device(o.device);
   Generator g(0);
   layers::ModelOptions mo;
   mo.initialize = false;  // the checkpoint provides every parameter
   auto net = layers::make_model(model, g, mo);
-  train::load_checkpoint(checkpoint, *net, nullptr, nullptr, model);
+  train::load_checkpoint(o.checkpoint, *net, nullptr, nullptr, model);
   net->to(d);
-  train::DataLoaderOptions o;
-  o.batch_size = batch;
-  o.shuffle = false;
-  o.device = d;
+  train::DataLoaderOptions lo;
+  lo.batch_size = o.batch;
+  lo.shuffle = false;
+  lo.device = d;
   train::DataLoader loader(
-      train::load_fashion_mnist(dir, train::MnistSubset::kTest, train::fashion_mnist_stats()), o);
+      train::load_fashion_mnist(dir, train::MnistSubset::kTest, train::fashion_mnist_stats()), lo);
   const train::EvalResult r = train::evaluate(*net, loader);
   std::cout << "test accuracy " << r.accuracy * 100 << "% (loss " << r.loss << ", " << r.samples
             << " images, " << model << " on " << d << ")\n";
   return 0;
 }
 
+namespace {
+
+// False when --help was given (and printed).
+bool parse_summary(const std::vector<std::string>& args, std::string* model, std::int64_t* batch) {
+  ArgParser p("summary", "Prints every layer of a model with its output shape and parameters.");
+  p.flag("--model", model, "mlp, lenet5, alexnet or alexnet-owt")
+      .flag("--batch-size", batch, "batch size of the shapes shown");
+  if (!p.parse(args)) return false;
+  CUDANET_CHECK(*batch > 0, UsageError, "--batch-size must be > 0, got ", *batch);
+  try {
+    layers::model_input_shape(*model);
+  } catch (const ValueError& e) {
+    throw UsageError(e.message(), __FILE__, __LINE__);
+  }
+  return true;
+}
+
+}  // namespace
+
+int check_summary(const std::vector<std::string>& args) {
+  std::string model = "alexnet";
+  std::int64_t batch = 1;
+  parse_summary(args, &model, &batch);
+  return 0;
+}
+
 int run_summary(const std::vector<std::string>& args) {
   std::string model = "alexnet";
   std::int64_t batch = 1;
-  ArgParser p("summary", "Prints every layer of a model with its output shape and parameters.");
-  p.flag("--model", &model, "mlp, lenet5, alexnet or alexnet-owt")
-      .flag("--batch-size", &batch, "batch size of the shapes shown");
-  if (!p.parse(args)) return 0;
+  if (!parse_summary(args, &model, &batch)) return 0;
   Generator g(0);
   layers::ModelOptions o;
   o.initialize = false;  // shapes and counts only

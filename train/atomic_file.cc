@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
+#include <filesystem>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -76,6 +78,23 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
   AtomicFile file(path);
   file.write(bytes);
   file.commit();
+}
+
+std::vector<std::string> remove_stale_temporaries(const std::string& path) {
+  std::vector<std::string> removed;
+  if (path.empty()) return removed;
+  const std::string dir = parent_directory(path);
+  const std::string prefix = path.substr(path.find_last_of('/') + 1) + ".tmp.";
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string pid = name.substr(prefix.size());
+    if (pid.size() > 9 || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (!entry.is_regular_file(ec) || ::kill(static_cast<pid_t>(std::stol(pid)), 0) == 0) continue;
+    if (std::filesystem::remove(entry.path(), ec)) removed.push_back(entry.path().string());
+  }
+  return removed;
 }
 
 }  // namespace cudanet::train

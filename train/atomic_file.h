@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 namespace cudanet::train {
 
@@ -39,5 +40,10 @@ class AtomicFile {
 
 // Writes `bytes` to `path` atomically (see above).
 void write_file_atomic(const std::string& path, const std::string& bytes);
+
+// Removes the temporary files "<path>.tmp.<pid>" that processes killed while writing `path` left
+// behind -- only names of that form, and only when no process with that pid is alive (it may still
+// be writing). Returns the paths removed; nothing for an empty path or a missing directory.
+std::vector<std::string> remove_stale_temporaries(const std::string& path);
 
 }  // namespace cudanet::train

@@ -171,13 +171,18 @@ Tensor parse_idx(const void* data, std::size_t size, const std::string& name) {
   const auto widest =
       static_cast<std::int64_t>(std::max(type->file_size, element_size(type->dtype)));
   const std::int64_t limit = std::numeric_limits<std::int64_t>::max() / widest;
-  std::int64_t numel = 1;
+  // `extent` counts zero sizes as 1: it bounds the tensor's strides, which must fit even when a
+  // zero size makes the element count 0.
+  std::int64_t numel = 1, extent = 1;
   bool overflow = false;
   for (int d = 0; d < ndims; ++d) {
     shape[static_cast<std::size_t>(d)] = static_cast<std::int64_t>(load_be(dims + 4 * d, 4));
     const std::int64_t s = shape[static_cast<std::size_t>(d)];
-    if (s != 0 && numel > limit / s) overflow = true;
-    if (!overflow) numel *= s;
+    if (extent > limit / std::max<std::int64_t>(s, 1)) overflow = true;
+    if (!overflow) {
+      extent *= std::max<std::int64_t>(s, 1);
+      numel *= s;
+    }
   }
   CUDANET_CHECK(!overflow, IoError, name, ": IDX sizes ", shape_str(shape),
                 " overflow: the element count does not fit in 64 bits");

@@ -4,9 +4,11 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <ostream>
+#include <sstream>
 
 #include "core/error.h"
 #include "train/atomic_file.h"
@@ -102,6 +104,25 @@ std::vector<EpochMetrics> read_metrics_log(const std::string& path) {
     out.push_back(parse_epoch_metrics(line, path + ":" + std::to_string(number)));
   }
   return out;
+}
+
+std::vector<EpochMetrics> truncate_metrics_log(const std::string& path, std::int64_t last_epoch,
+                                               std::string* problem) {
+  std::vector<EpochMetrics> kept;
+  if (last_epoch <= 0 || !std::filesystem::exists(path)) return kept;
+  try {
+    for (const EpochMetrics& m : read_metrics_log(path)) {
+      if (m.epoch <= last_epoch) kept.push_back(m);
+    }
+  } catch (const IoError& e) {
+    if (problem != nullptr) *problem = e.message();
+    kept.clear();
+  }
+  std::ostringstream text;
+  MetricsLog writer(text);
+  for (const EpochMetrics& m : kept) writer.write(m);
+  write_file_atomic(path, text.str());
+  return kept;
 }
 
 double median_images_per_sec(const std::vector<EpochMetrics>& epochs) {

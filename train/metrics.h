@@ -57,6 +57,13 @@ class MetricsLog {
 // line of a malformed entry.
 std::vector<EpochMetrics> read_metrics_log(const std::string& path);
 
+// For a resumed run: keeps the entries of the log at `path` up to epoch `last_epoch`, rewriting
+// the file atomically so that a kill at any moment leaves the old or the new log. A log that
+// cannot be read (cut short by a crash, say) is emptied and `problem` says why. Returns the
+// entries kept (none when the file does not exist or `last_epoch` is 0).
+std::vector<EpochMetrics> truncate_metrics_log(const std::string& path, std::int64_t last_epoch,
+                                               std::string* problem);
+
 // The median of images_per_sec over the epochs after the first (over all of them when there is
 // only one); 0 for no epochs. The first epoch carries warm-up costs.
 double median_images_per_sec(const std::vector<EpochMetrics>& epochs);

@@ -98,15 +98,17 @@ Entry parse_entry(const std::string& name, const Json& v, const std::string& fil
                 "\" has a shape that is not an array: ", shape.dump());
   CUDANET_CHECK(shape.size() <= static_cast<std::size_t>(kMaxDims), IoError, file, ": tensor \"",
                 name, "\" has ", shape.size(), " dimensions; at most ", kMaxDims, " are supported");
-  // Byte size with overflow checks: every product stays below 2^63.
+  // Byte size with overflow checks: every product stays below 2^63. `extent` counts zero sizes as
+  // 1 -- it bounds the tensor's strides, which must fit even when a zero size makes it empty.
   const auto kLimit = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
-  std::uint64_t bytes = element_size(e.dtype);
+  std::uint64_t bytes = element_size(e.dtype), extent = bytes;
   for (const Json& d : shape) {
     const std::uint64_t s = header_uint(d, file, name, "a dimension");
     CUDANET_CHECK(s <= kLimit, IoError, file, ": tensor \"", name, "\" has dimension ", s,
                   ", larger than 2^63 - 1");
-    CUDANET_CHECK(s == 0 || bytes <= kLimit / s, IoError, file, ": tensor \"", name,
-                  "\" has shape ", shape.dump(), " whose byte size overflows");
+    CUDANET_CHECK(extent <= kLimit / std::max<std::uint64_t>(s, 1), IoError, file, ": tensor \"",
+                  name, "\" has shape ", shape.dump(), " whose byte size overflows");
+    extent *= std::max<std::uint64_t>(s, 1);
     bytes *= s;
     e.shape.push_back(static_cast<std::int64_t>(s));
   }

@@ -8,10 +8,13 @@
 
 #include "core/cuda_runtime.h"
 #include "core/nvtx.h"
+#include "kernels/common.h"
 #include "kernels/reduce.h"
 #include "layers/loss.h"
 #include "layers/models.h"
 #include "layers/normalization.h"
+#include "train/anomaly.h"
+#include "train/atomic_file.h"
 #include "train/checkpoint.h"
 #include "train/early_stopping.h"
 #include "train/fashion_mnist.h"
@@ -44,18 +47,24 @@ struct Data {
   Dataset train, validation, test;
 };
 
-Data load_data(const TrainConfig& c) {
-  std::string kind = c.data;
-  std::string dir;
-  const auto colon = c.data.find(':');
+// Splits --data into its kind and directory ("" for the default one).
+void parse_data_spec(const std::string& spec, std::string* kind, std::string* dir) {
+  *kind = spec;
+  dir->clear();
+  const auto colon = spec.find(':');
   if (colon != std::string::npos) {
-    kind = c.data.substr(0, colon);
-    dir = c.data.substr(colon + 1);
+    *kind = spec.substr(0, colon);
+    *dir = spec.substr(colon + 1);
   }
-  CUDANET_CHECK(kind == "fashion-mnist" || kind == "mnist", ValueError, "unknown data set '",
-                c.data, "': expected fashion-mnist, fashion-mnist:DIR or mnist:DIR");
-  CUDANET_CHECK(kind == "fashion-mnist" || !dir.empty(), ValueError,
+  CUDANET_CHECK(*kind == "fashion-mnist" || *kind == "mnist", ValueError, "unknown data set '",
+                spec, "': expected fashion-mnist, fashion-mnist:DIR or mnist:DIR");
+  CUDANET_CHECK(*kind == "fashion-mnist" || !dir->empty(), ValueError,
                 "mnist needs its directory: --data mnist:DIR");
+}
+
+Data load_data(const TrainConfig& c) {
+  std::string kind, dir;
+  parse_data_spec(c.data, &kind, &dir);
   const std::string where = dir.empty() ? kFashionMnistDir : dir;
   const ChannelStats stats = fashion_mnist_stats();
   Data d;
@@ -102,7 +111,7 @@ LrSchedule make_schedule(const TrainConfig& c, double base_lr) {
   return parse_lr_schedule(c.schedule, base_lr);
 }
 
-void check_config(const TrainConfig& c) {
+void check_numbers(const TrainConfig& c) {
   CUDANET_CHECK(c.epochs > 0, ValueError, "epochs must be > 0, got ", c.epochs);
   CUDANET_CHECK(c.batch_size > 0, ValueError, "batch size must be > 0, got ", c.batch_size);
   CUDANET_CHECK(c.lr >= 0, ValueError, "learning rate must be >= 0, got ", c.lr);
@@ -114,12 +123,55 @@ void check_config(const TrainConfig& c) {
                 "--resume needs --checkpoint-dir");
 }
 
+// Restores the deterministic-kernels switch when a run ends.
+class DeterministicScope {
+ public:
+  explicit DeterministicScope(bool on) : was_(kernels::deterministic()) {
+    if (on) kernels::set_deterministic(true);
+  }
+  DeterministicScope(const DeterministicScope&) = delete;
+  DeterministicScope& operator=(const DeterministicScope&) = delete;
+  ~DeterministicScope() { kernels::set_deterministic(was_); }
+
+ private:
+  bool was_;
+};
+
 std::string jsonl_path(const std::string& metrics_out) {
   std::filesystem::path p(metrics_out);
   return (p.parent_path() / p.stem()).string() + ".jsonl";
 }
 
+TrainResult train_model(const TrainConfig& c, std::ostream& out);
+
 }  // namespace
+
+void validate_config(const TrainConfig& c) {
+  check_numbers(c);
+  if (!is_image_dataset_spec(c.data)) {  // JPEG sets are checked when they are opened
+    std::string kind, dir;
+    parse_data_spec(c.data, &kind, &dir);
+  }
+  CUDANET_CHECK(c.optimizer == "sgd" || c.optimizer == "adam" || c.optimizer == "adamw", ValueError,
+                "unknown optimizer '", c.optimizer, "': expected sgd, adam or adamw");
+  make_schedule(c, c.lr > 0 ? c.lr : 0.02);
+  if (c.device != "auto") Device::parse(c.device);
+}
+
+TrainResult run_training(const TrainConfig& c, std::ostream& out) {
+  validate_config(c);
+  const DeterministicScope deterministic(c.deterministic);
+  try {
+    if (is_image_dataset_spec(c.data)) return run_image_training(c, out);  // JPEG data sets
+    return train_model(c, out);
+  } catch (const OutOfMemoryError& e) {
+    throw OutOfMemoryError(
+        detail::str(e.message(), "\nwhile training ", c.model, " with batch size ", c.batch_size,
+                    " on device ", c.device, "; try a smaller batch, e.g. --batch-size ",
+                    std::max<std::int64_t>(1, c.batch_size / 2)),
+        e.file(), e.line(), e.requested_bytes());
+  }
+}
 
 Device resolve_device(const std::string& name) {
   if (name == "auto") return cuda::is_available() ? Device::cuda(0) : Device::cpu();
@@ -149,9 +201,9 @@ EvalResult evaluate(layers::Sequential& model, DataLoader& loader) {
   return r;
 }
 
-TrainResult run_training(const TrainConfig& c, std::ostream& out) {
-  if (is_image_dataset_spec(c.data)) return run_image_training(c, out);  // JPEG data sets
-  check_config(c);
+namespace {
+
+TrainResult train_model(const TrainConfig& c, std::ostream& out) {
   const Device device = resolve_device(c.device);
   Data data = load_data(c);
   out << "cudanet train: " << c.model << " on " << c.data << " (" << data.train.size()
@@ -193,7 +245,17 @@ TrainResult run_training(const TrainConfig& c, std::ostream& out) {
           : (std::filesystem::path(c.checkpoint_dir) / "last.safetensors").string();
   std::int64_t start_epoch = 0;
   std::unique_ptr<MetricsLog> log;
-  if (!c.checkpoint_dir.empty()) std::filesystem::create_directories(c.checkpoint_dir);
+  if (!c.checkpoint_dir.empty()) {
+    std::filesystem::create_directories(c.checkpoint_dir);
+  }
+  if (c.resume) {  // what a run killed while writing its files left behind
+    for (const std::string& file :
+         {last_path, c.metrics_out, c.metrics_out.empty() ? "" : jsonl_path(c.metrics_out)}) {
+      for (const std::string& stale : remove_stale_temporaries(file)) {
+        out << "removed " << stale << ", left by an interrupted run\n";
+      }
+    }
+  }
   if (c.resume && std::filesystem::exists(last_path)) {
     CheckpointInfo info =
         load_checkpoint(last_path, *model, optimizer.get(), &dropout_rng, c.model);
@@ -208,13 +270,10 @@ TrainResult run_training(const TrainConfig& c, std::ostream& out) {
     const std::filesystem::path parent = std::filesystem::path(c.metrics_out).parent_path();
     if (!parent.empty()) std::filesystem::create_directories(parent);
     const std::string jsonl = jsonl_path(c.metrics_out);
-    if (start_epoch > 0 && std::filesystem::exists(jsonl)) {
-      for (const EpochMetrics& m : read_metrics_log(jsonl)) {
-        if (m.epoch <= start_epoch) result.epochs.push_back(m);
-      }
-    }
-    log = std::make_unique<MetricsLog>(jsonl, /*append=*/false);
-    for (const EpochMetrics& m : result.epochs) log->write(m);
+    std::string problem;
+    result.epochs = truncate_metrics_log(jsonl, start_epoch, &problem);
+    if (!problem.empty()) out << "starting a new metrics log: " << problem << "\n";
+    log = std::make_unique<MetricsLog>(jsonl, /*append=*/start_epoch > 0);
   }
 
   result.device = device.str();
@@ -223,6 +282,8 @@ TrainResult run_training(const TrainConfig& c, std::ostream& out) {
   ProgressReporter progress(c.quiet ? discard : out, ProgressOptions::for_stdout());
   const std::int64_t end_epoch =
       c.stop_after > 0 ? std::min(c.epochs, start_epoch + c.stop_after) : c.epochs;
+  std::unique_ptr<AnomalyDetector> anomaly;
+  if (c.detect_anomaly) anomaly = std::make_unique<AnomalyDetector>(*model);
   for (std::int64_t epoch = start_epoch; epoch < end_epoch; ++epoch) {
     const auto t0 = Clock::now();
     optimizer->set_lr(schedule.lr_at(epoch));
@@ -234,17 +295,27 @@ TrainResult run_training(const TrainConfig& c, std::ostream& out) {
     while (train_loader.next(b)) {
       CUDANET_RANGE("train_step");
       model->zero_grad();
-      const Tensor logits = model->forward(b.images, layers::Mode::kTrain);
+      if (anomaly) anomaly->set_step(epoch + 1, step + 1);
+      const Tensor logits = anomaly ? anomaly->forward(b.images, layers::Mode::kTrain)
+                                    : model->forward(b.images, layers::Mode::kTrain);
       const double loss = loss_fn.forward(logits, b.labels).item();
       if (!std::isfinite(loss)) {
         progress.end_epoch();
-        CUDANET_THROW(
-            Error, "the loss became ", loss, " at epoch ", epoch + 1, " step ", step + 1,
-            last_path.empty() ? std::string() : "; the last good checkpoint is " + last_path);
+        throw NonFiniteError(
+            detail::str(
+                "the loss became ", loss, " at epoch ", epoch + 1, " step ", step + 1,
+                last_path.empty() ? std::string() : "; the last good checkpoint is " + last_path,
+                c.detect_anomaly ? "" : " (--detect-anomaly finds the layer)"),
+            __FILE__, __LINE__, epoch + 1, step + 1, "loss", "value");
       }
-      model->backward_parameters(loss_fn.backward());
+      if (anomaly) {
+        anomaly->backward_parameters(loss_fn.backward());
+      } else {
+        model->backward_parameters(loss_fn.backward());
+      }
       if (c.clip_grad_norm > 0) clip_grad_norm(model->named_parameters(""), c.clip_grad_norm);
       optimizer->step();
+      if (anomaly) anomaly->check_parameters();
       loss_sum += loss * static_cast<double>(b.size());
       correct += count_correct(logits, b.labels);
       seen += b.size();
@@ -304,5 +375,7 @@ TrainResult run_training(const TrainConfig& c, std::ostream& out) {
   }
   return result;
 }
+
+}  // namespace
 
 }  // namespace cudanet::train

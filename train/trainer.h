@@ -46,6 +46,8 @@ struct TrainConfig {
   std::int64_t stop_after = 0;  // end this run after this many epochs (0: at `epochs`), as an
                                 // interruption would; --resume then continues the same schedule
   bool quiet = false;           // no progress lines (tests)
+  bool deterministic = false;   // bitwise repeatable: kernels::set_deterministic for the run
+  bool detect_anomaly = false;  // check every layer's outputs and gradients (train/anomaly.h)
   // JPEG data sets (--data imagefolder:DIR or list:FILE; see train/image_trainer.h).
   std::string val_data;      // imagefolder:DIR or list:FILE ("": hold out validation_size images)
   std::int64_t workers = 0;  // decoding threads (0: one per core)
@@ -72,9 +74,21 @@ struct TrainResult {
 EvalResult evaluate(layers::Sequential& model, DataLoader& loader);
 
 // Runs the whole training described by `config`, printing progress to `out`. Throws ValueError
-// for a bad configuration, IoError for unreadable data or checkpoints, and Error when the loss
-// becomes non-finite (naming the epoch and step; the last good checkpoint stays intact).
+// for a bad configuration, IoError for unreadable data or checkpoints, NonFiniteError
+// (train/anomaly.h) when the loss -- or with detect_anomaly any layer's output or gradient --
+// becomes non-finite (naming the epoch, step, layer and tensor; the last good checkpoint stays
+// intact), and OutOfMemoryError naming the batch size with a smaller one to try.
+//
+// Note: a checkpoint is written after every epoch, atomically (train/atomic_file.h): a run killed
+// at any moment leaves the previous checkpoint or the new one, and resume removes the temporary
+// files such a kill leaves behind. With `deterministic` (set for the run, restored afterwards) a
+// run is bitwise repeatable on the CPU and with the hand-written GPU kernels, and a run resumed
+// with `resume` ends with exactly the weights of the uninterrupted run.
 TrainResult run_training(const TrainConfig& config, std::ostream& out);
+
+// Checks `config` without running it: numbers in range, the optimizer, schedule, data and device
+// specifications well formed. Throws ValueError naming the offending field.
+void validate_config(const TrainConfig& config);
 
 // Resolves "auto" (a GPU when one is available), "cpu", "cuda" or "cuda:N".
 Device resolve_device(const std::string& name);

@@ -9,6 +9,7 @@
 
 #include "core/config.h"
 #include "core/parallel.h"
+#include "kernels/common.h"
 
 #if CUDANET_WITH_OPENBLAS
 #include <cblas.h>
@@ -73,29 +74,42 @@ void use_single_threaded_blas() {
   std::call_once(once, [] { openblas_set_num_threads(1); });
 }
 
+// Note: in deterministic mode (kernels::deterministic()) the split is into a fixed number of
+// pieces that depends on the problem's shape only, never on the core count, so even a BLAS whose
+// per-element rounding depended on the block shape (small-matrix kernels, edge tiles) gives the
+// same bits on machines with different core counts.
+constexpr std::int64_t kDeterministicPieces = 16;
+
 template <typename T>
 void blas_parallel(const GemmProblem& p, T alpha, const T* a, const T* b, T beta, T* c) {
   constexpr double kFlopsPerThread = 4e6;  // below this a thread costs more than it saves
   const double flops =
       2.0 * static_cast<double>(p.m) * static_cast<double>(p.n) * static_cast<double>(p.k);
-  const std::int64_t hw = std::max(1u, std::thread::hardware_concurrency());
+  const std::int64_t hw =
+      deterministic() ? kDeterministicPieces : std::max(1u, std::thread::hardware_concurrency());
   const bool by_rows = p.m >= p.n;
   const std::int64_t extent = by_rows ? p.m : p.n;
-  const std::int64_t threads =
+  const std::int64_t pieces =
       std::min<std::int64_t>({hw, extent / 8, static_cast<std::int64_t>(flops / kFlopsPerThread)});
-  if (threads <= 1) {
+  if (pieces <= 1) {
     blas_call(p, alpha, a, b, beta, c);
     return;
   }
-  // Chunks of at least extent / threads rows (or columns): one BLAS call each.
-  parallel_for(extent, (extent + threads - 1) / threads, [&](std::int64_t begin, std::int64_t end) {
-    GemmProblem q = p;
-    if (by_rows) {
-      q.m = end - begin;
-      blas_call(q, alpha, p.trans_a ? a + begin : a + begin * p.lda, b, beta, c + begin * p.ldc);
-    } else {
-      q.n = end - begin;
-      blas_call(q, alpha, a, p.trans_b ? b + begin * p.ldb : b + begin, beta, c + begin);
+  // Pieces of extent / pieces rows (or columns), rounded up: one BLAS call each, spread over the
+  // cores.
+  const std::int64_t size = (extent + pieces - 1) / pieces;
+  parallel_for(pieces, 1, [&](std::int64_t first, std::int64_t last) {
+    for (std::int64_t piece = first; piece < last; ++piece) {
+      const std::int64_t begin = piece * size, end = std::min(extent, begin + size);
+      if (begin >= end) continue;
+      GemmProblem q = p;
+      if (by_rows) {
+        q.m = end - begin;
+        blas_call(q, alpha, p.trans_a ? a + begin : a + begin * p.lda, b, beta, c + begin * p.ldc);
+      } else {
+        q.n = end - begin;
+        blas_call(q, alpha, a, p.trans_b ? b + begin * p.ldb : b + begin, beta, c + begin);
+      }
     }
   });
 }

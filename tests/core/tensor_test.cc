@@ -33,6 +33,7 @@ TEST(Tensor, RejectsInvalidShapes) {
   EXPECT_THROW(Tensor::empty({2, -1}), ShapeError);
   EXPECT_THROW(Tensor::empty(Shape(9, 1)), ShapeError);
   EXPECT_THROW(Tensor::empty({1LL << 40, 1LL << 40}), ShapeError);
+  EXPECT_THROW(Tensor::empty({0, 1LL << 40, 1LL << 40}), ShapeError);  // empty, strides overflow
   try {
     Tensor::empty({3, -2});
     FAIL() << "expected ShapeError";

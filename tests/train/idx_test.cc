@@ -126,6 +126,9 @@ TEST(Idx, RejectsSizesThatOverflowOrDisagreeWithTheData) {
   EXPECT_IDX_ERROR(dir.write("overflow", header(0x08, {0xffffffffu, 0xffffffffu, 0xffffffffu})),
                    "overflow");
   EXPECT_IDX_ERROR(dir.write("overflow64", header(0x0E, {0xffffffffu, 0xffffffffu})), "overflow");
+  // Empty (a zero size), but the strides of the other sizes would overflow (found by fuzzing).
+  EXPECT_IDX_ERROR(dir.write("empty_overflow", header(0x0C, {3, 0xfffffff9u, 0, 0x7fffffffu})),
+                   "overflow");
   // Claims 2^44 bytes: rejected without allocating them.
   EXPECT_IDX_ERROR(dir.write("huge", header(0x08, {0xfffff, 0xffffff}) + "abc"),
                    "truncated IDX data: 3 bytes");

@@ -72,6 +72,26 @@ TEST(Metrics, FileLogRoundTripsAndAppends) {
   EXPECT_THROW(MetricsLog(dir.file("no/such/dir/m.jsonl")), IoError);
 }
 
+TEST(Metrics, TruncatingForAResumedRunKeepsTheEpochsUpToTheCheckpoint) {
+  TempDir dir;
+  const std::string path = dir.file("metrics.jsonl");
+  std::string problem;
+  EXPECT_TRUE(truncate_metrics_log(path, 3, &problem).empty());  // no log yet
+  EXPECT_FALSE(std::filesystem::exists(path));
+  dir.write("metrics.jsonl",
+            to_json(sample(1)) + "\n" + to_json(sample(2)) + "\n" + to_json(sample(3)) + "\n");
+  const std::vector<EpochMetrics> kept = truncate_metrics_log(path, 2, &problem);
+  ASSERT_EQ(kept.size(), 2u);
+  EXPECT_EQ(kept[1].train_loss, 0.25);
+  EXPECT_TRUE(problem.empty()) << problem;
+  EXPECT_EQ(read_metrics_log(path).size(), 2u);  // the file says the same
+  // A log cut short by a crash is started afresh, saying why.
+  dir.write("metrics.jsonl", to_json(sample(1)) + "\n{\"epoch\":2,\"tra");
+  EXPECT_TRUE(truncate_metrics_log(path, 2, &problem).empty());
+  EXPECT_NE(problem.find("metrics.jsonl:2"), std::string::npos) << problem;
+  EXPECT_TRUE(read_metrics_log(path).empty());
+}
+
 TEST(Metrics, MedianThroughputSkipsTheFirstEpoch) {
   EXPECT_EQ(median_images_per_sec({}), 0.0);
   EXPECT_EQ(median_images_per_sec({sample(1)}), 1000.0);

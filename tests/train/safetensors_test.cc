@@ -2,6 +2,7 @@
 // and every kind of malformed file the reader must reject.
 #include "train/safetensors.h"
 
+#include <cctype>
 #include <cstring>
 #include <filesystem>
 #include <gtest/gtest.h>
@@ -150,9 +151,9 @@ std::string entry(const std::string& name, const std::string& dtype, const std::
          ",\"data_offsets\":" + offsets + "}";
 }
 
-TEST(Safetensors, RejectsEveryKindOfMalformedFile) {
+std::vector<BadFile> bad_files() {
   const std::string f32x2 = entry("a", "\"F32\"", "[2]", "[0,8]");
-  const std::vector<BadFile> cases = {
+  return {
       {"short", "abc", "too short"},
       {"huge header", le64(200'000'000) + "{}", "exceeds the limit of 100000000"},
       {"header past end", le64(100) + "{}", "runs past the end of the file"},
@@ -219,24 +220,45 @@ TEST(Safetensors, RejectsEveryKindOfMalformedFile) {
       {"metadata not strings", file_bytes(R"({"__metadata__":{"k":1}})", 0), "is not a string"},
       {"metadata not object", file_bytes(R"({"__metadata__":[]})", 0), "not an object of strings"},
       {"deep nesting", file_bytes(R"({"a":{"dtype":"F32","shape":[[[1]]]}})", 0), "nests deeper"},
+      {"empty with overflowing strides",
+       file_bytes("{" + entry("a", "\"F32\"", "[0,4294967296,4294967296,4]", "[0,0]") + "}", 0),
+       "overflows"},
   };
+}
+
+// One test per kind of malformed file (named after it), each read from a file and from memory.
+class SafetensorsRejects : public ::testing::TestWithParam<BadFile> {};
+
+TEST_P(SafetensorsRejects, WithAnIoErrorNamingTheFileAndTheProblem) {
+  const BadFile& c = GetParam();
   TempDir dir;
-  for (const BadFile& c : cases) {
-    const std::string path = dir.write("bad.safetensors", c.bytes);
-    for (int from_memory = 0; from_memory < 2; ++from_memory) {
-      try {
-        if (from_memory) {
-          parse_safetensors(c.bytes.data(), c.bytes.size(), path);
-        } else {
-          load_safetensors(path);
-        }
-        ADD_FAILURE() << c.what << ": accepted";
-      } catch (const IoError& e) {
-        EXPECT_NE(e.message().find(c.needle), std::string::npos) << c.what << ": " << e.message();
-        EXPECT_NE(e.message().find(path), std::string::npos) << c.what << ": " << e.message();
+  const std::string path = dir.write("bad.safetensors", c.bytes);
+  for (int from_memory = 0; from_memory < 2; ++from_memory) {
+    try {
+      if (from_memory) {
+        parse_safetensors(c.bytes.data(), c.bytes.size(), path);
+      } else {
+        load_safetensors(path);
       }
+      ADD_FAILURE() << c.what << ": accepted";
+    } catch (const IoError& e) {
+      EXPECT_NE(e.message().find(c.needle), std::string::npos) << c.what << ": " << e.message();
+      EXPECT_NE(e.message().find(path), std::string::npos) << c.what << ": " << e.message();
     }
   }
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, SafetensorsRejects, ::testing::ValuesIn(bad_files()),
+                         [](const ::testing::TestParamInfo<BadFile>& p) {
+                           std::string name;
+                           for (const char* c = p.param.what; *c != '\0'; ++c) {
+                             name += std::isalnum(static_cast<unsigned char>(*c)) ? *c : '_';
+                           }
+                           return name;
+                         });
+
+TEST(Safetensors, RejectsMissingFilesAndDirectories) {
+  TempDir dir;
   EXPECT_THROW(load_safetensors(dir.file("absent")), IoError);
   EXPECT_THROW(load_safetensors(dir.path()), IoError);  // a directory
 }
