@@ -10,6 +10,7 @@ MemoryError (out of memory), OSError (files) or RuntimeError (CUDA), with the C+
 
 from . import _cudanet
 from ._cudanet import Tensor, from_dlpack, manual_seed, zeros, full
+from ._cudanet import set_deterministic, deterministic, set_allow_tf32, allow_tf32
 
 __version__ = _cudanet.version()
 with_cuda = _cudanet.with_cuda
@@ -132,6 +133,7 @@ from .fit import fit, evaluate, train, train_step, save_checkpoint, load_checkpo
 
 __all__ = [
     "Tensor", "tensor", "as_tensor", "from_dlpack", "zeros", "full", "manual_seed",
+    "set_deterministic", "deterministic", "set_allow_tf32", "allow_tf32",
     "cuda_is_available", "cuda_unavailable_reason", "ops", "nn", "models", "optim", "data",
     "fit", "evaluate", "train", "train_step", "save_checkpoint", "load_checkpoint",
 ]

@@ -8,6 +8,8 @@
 #include "core/error.h"
 #include "core/random.h"
 #include "core/version.h"
+#include "kernels/common.h"
+#include "kernels/gemm.h"
 #include "python/src/bindings.h"
 
 namespace cudanet::python {
@@ -67,6 +69,12 @@ NB_MODULE(_cudanet, m) {
   m.def("cuda_unavailable_reason", &cuda::unavailable_reason);
   m.def("manual_seed", &manual_seed, nb::arg("seed"),
         "Seeds the default generator (weight initialisation, dropout).");
+  m.def("set_deterministic", &kernels::set_deterministic, nb::arg("on"),
+        "Bitwise-repeatable kernels (no atomics in reductions; deterministic cuDNN algorithms).");
+  m.def("deterministic", &kernels::deterministic);
+  m.def("set_allow_tf32", &kernels::set_allow_tf32, nb::arg("on"),
+        "Whether FP32 convolutions and matrix products may use TF32 tensor cores (default off).");
+  m.def("allow_tf32", &kernels::allow_tf32);
   m.attr("with_cuda") = bool{CUDANET_WITH_CUDA};
   m.attr("with_cudnn") = bool{CUDANET_WITH_CUDNN};
 }

@@ -20,6 +20,7 @@
 #include "train/dataset.h"
 #include "train/fashion_mnist.h"
 #include "train/idx.h"
+#include "train/image_trainer.h"
 #include "train/optimizer.h"
 #include "train/trainer.h"
 
@@ -150,6 +151,13 @@ nb::dict run(const nb::kwargs& kwargs) {
       {"resume", set(&TrainConfig::resume)},
       {"stop_after", set(&TrainConfig::stop_after)},
       {"quiet", set(&TrainConfig::quiet)},
+      {"deterministic", set(&TrainConfig::deterministic)},
+      {"detect_anomaly", set(&TrainConfig::detect_anomaly)},
+      {"layer_backends", set(&TrainConfig::layer_backends)},
+      {"val_data", set(&TrainConfig::val_data)},
+      {"workers", set(&TrainConfig::workers)},
+      {"strict", set(&TrainConfig::strict)},
+      {"cuda_graph", set(&TrainConfig::cuda_graph)},
   };
   TrainConfig c;
   for (auto [key, value] : kwargs) {
@@ -158,6 +166,8 @@ nb::dict run(const nb::kwargs& kwargs) {
     CUDANET_CHECK(it != setters.end(), ValueError, "train: unknown option '", k, "'");
     it->second(c, value);
   }
+  // As `cudanet train`: without a schedule, the model's default (AlexNets: steps at 1/3, 2/3).
+  if (!kwargs.contains("schedule")) c.schedule = default_schedule(c.model, c.epochs);
   TrainResult r;
   {
     Release release;

@@ -91,6 +91,42 @@ def test_the_whole_trainer_runs_with_checkpoints(tmp_path, capfd):
     assert cudanet.load_checkpoint(str(tmp_path / "last.safetensors"), model)[1] == 1
 
 
+@needs_fashion
+def test_deterministic_training_is_bitwise_repeatable_and_resumes_exactly(tmp_path):
+    # Two deterministic runs give identical weights; a run stopped after one epoch and resumed
+    # ends where the uninterrupted run ends (train/trainer.h: deterministic, stop_after, resume).
+    def run(name, **extra):
+        d = tmp_path / name
+        cudanet.train(model="lenet5", epochs=2, train_limit=256, validation_size=64,
+                      batch_size=32, device="cpu", seed=3, deterministic=True, quiet=True,
+                      checkpoint_dir=str(d), **extra)
+        model = cudanet.models.lenet5()
+        cudanet.load_checkpoint(str(d / "last.safetensors"), model)
+        return model.state_dict()
+
+    first, second = run("a"), run("b")
+    run("c", stop_after=1)
+    resumed = run("c", resume=True)
+    assert set(first) == set(second) == set(resumed)
+    for name in first:
+        assert np.array_equal(first[name], second[name]), name
+        assert np.array_equal(first[name], resumed[name]), name
+    assert not cudanet.deterministic()  # the run's setting does not leak out
+
+
+def test_process_wide_switches_round_trip():
+    for on in (True, False):
+        cudanet.set_deterministic(on)
+        assert cudanet.deterministic() == on
+        cudanet.set_allow_tf32(on)
+        assert cudanet.allow_tf32() == on
+
+
+def test_unknown_trainer_option_is_a_value_error():
+    with pytest.raises(ValueError, match="unknown option 'detect_anomalies'"):
+        cudanet.train(detect_anomalies=True)
+
+
 def test_long_calls_release_the_gil(rng):
     # While one thread runs a big convolution, another keeps running Python code.
     x = cudanet.tensor(rng.standard_normal((16, 16, 64, 64)).astype(np.float32))
