@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <memory>
 #include <ostream>
 #include <sstream>
 
@@ -12,6 +13,7 @@
 #include "layers/loss.h"
 #include "layers/models.h"
 #include "layers/normalization.h"
+#include "train/anomaly.h"
 #include "train/checkpoint.h"
 #include "train/dataset.h"
 #include "train/image_loader.h"
@@ -154,8 +156,9 @@ TrainResult run_image_training(const TrainConfig& c, std::ostream& out) {
   CUDANET_CHECK(c.workers >= 0, ValueError, "workers must be >= 0, got ", c.workers);
   CUDANET_CHECK(!c.resume || !c.checkpoint_dir.empty(), ValueError,
                 "--resume needs --checkpoint-dir");
-  CUDANET_CHECK(!c.cuda_graph || c.clip_grad_norm == 0, ValueError,
-                "--cuda-graph cannot clip gradients (the norm is read on the host)");
+  CUDANET_CHECK(!c.cuda_graph || (c.clip_grad_norm == 0 && !c.detect_anomaly), ValueError,
+                "--cuda-graph cannot clip gradients or detect anomalies (both read values on the "
+                "host)");
   CUDANET_CHECK(jpeg_available(), ValueError,
                 "JPEG data sets need libjpeg-turbo: this cudanet was built without TurboJPEG");
   const Shape input = layers::model_input_shape(c.model);
@@ -239,6 +242,10 @@ TrainResult run_image_training(const TrainConfig& c, std::ostream& out) {
 
   TrainStepOptions so;
   so.use_graph = c.cuda_graph && device.is_cuda();
+  so.clip_grad_norm = c.clip_grad_norm;
+  std::unique_ptr<AnomalyDetector> anomaly;
+  if (c.detect_anomaly) anomaly = std::make_unique<AnomalyDetector>(*model);
+  so.anomaly = anomaly.get();
   TrainStep step(*model, *optimizer, so);
   std::ostringstream discard;
   ProgressReporter progress(c.quiet ? discard : out, ProgressOptions::for_stdout());
@@ -255,13 +262,17 @@ TrainResult run_image_training(const TrainConfig& c, std::ostream& out) {
     std::int64_t correct = 0, seen = 0, steps = 0;
     Batch b;
     while (train_loader.next(b)) {
+      if (anomaly) anomaly->set_step(epoch + 1, steps + 1);
       const StepOutput o = step.run(b.images, b.labels);
       const double loss = o.loss.item();
       if (!std::isfinite(loss)) {
         progress.end_epoch();
-        CUDANET_THROW(
-            Error, "the loss became ", loss, " at epoch ", epoch + 1, " step ", steps + 1,
-            last_path.empty() ? std::string() : "; the last good checkpoint is " + last_path);
+        throw NonFiniteError(
+            detail::str(
+                "the loss became ", loss, " at epoch ", epoch + 1, " step ", steps + 1,
+                last_path.empty() ? std::string() : "; the last good checkpoint is " + last_path,
+                c.detect_anomaly ? "" : " (--detect-anomaly finds the layer)"),
+            __FILE__, __LINE__, epoch + 1, steps + 1, "loss", "value");
       }
       loss_sum += loss * static_cast<double>(b.size());
       correct += count_topk(o.logits, b.labels).top1;

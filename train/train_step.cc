@@ -4,6 +4,7 @@
 
 #include "core/cuda_allocator.h"
 #include "core/nvtx.h"
+#include "train/anomaly.h"
 
 namespace cudanet::train {
 
@@ -11,6 +12,10 @@ TrainStep::TrainStep(layers::Sequential& model, Optimizer& optimizer, TrainStepO
     : model_(model), optimizer_(optimizer), options_(options) {
   CUDANET_CHECK(!options_.use_graph || std::strcmp(optimizer.type(), "sgd") == 0, ValueError,
                 "--cuda-graph supports the sgd optimizer, not ", optimizer.type());
+  CUDANET_CHECK(!options_.use_graph || (options_.clip_grad_norm == 0 && !options_.anomaly),
+                ValueError,
+                "--cuda-graph cannot clip gradients or detect anomalies (both read values on the "
+                "host); drop one of them");
   CUDANET_CHECK(options_.warmup >= 1, ValueError, "TrainStep: warmup must be >= 1, got ",
                 options_.warmup);
 }
@@ -24,10 +29,19 @@ void TrainStep::invalidate() {
 StepOutput TrainStep::eager(const Tensor& images, const Tensor& labels) {
   model_.zero_grad();
   StepOutput o;
-  o.logits = model_.forward(images, layers::Mode::kTrain);
+  AnomalyDetector* anomaly = options_.anomaly;
+  o.logits = anomaly ? anomaly->forward(images, layers::Mode::kTrain)
+                     : model_.forward(images, layers::Mode::kTrain);
   o.loss = loss_fn_.forward(o.logits, labels);
-  model_.backward_parameters(loss_fn_.backward());
+  if (anomaly) {
+    anomaly->backward_parameters(loss_fn_.backward());
+  } else {
+    model_.backward_parameters(loss_fn_.backward());
+  }
+  if (options_.clip_grad_norm > 0)
+    clip_grad_norm(model_.named_parameters(""), options_.clip_grad_norm);
   optimizer_.step();
+  if (anomaly) anomaly->check_parameters();
   return o;
 }
 

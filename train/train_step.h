@@ -38,9 +38,14 @@
 
 namespace cudanet::train {
 
+class AnomalyDetector;
+
 struct TrainStepOptions {
   bool use_graph = false;
   int warmup = 3;  // eager steps on the static buffers before the capture
+  // Eager steps only (both read values on the host, which a captured graph cannot):
+  double clip_grad_norm = 0;           // clip the global gradient norm (0: off)
+  AnomalyDetector* anomaly = nullptr;  // checks every layer's values (train/anomaly.h)
 };
 
 struct StepOutput {
@@ -50,7 +55,8 @@ struct StepOutput {
 
 class TrainStep {
  public:
-  // Throws ValueError when use_graph is asked for with an optimizer other than SGD.
+  // Throws ValueError when use_graph is asked for with an optimizer other than SGD, gradient
+  // clipping or anomaly detection.
   TrainStep(layers::Sequential& model, Optimizer& optimizer, TrainStepOptions options);
   ~TrainStep();
 

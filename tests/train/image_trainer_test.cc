@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "temp_dir.h"
+#include "train/anomaly.h"
 #include "train/checkpoint.h"
 #include "train/jpeg.h"
 #include "train/metrics.h"
@@ -100,6 +101,44 @@ TEST(ImageTrainer, AlexNetOwtSmokeTestOnTheCpuWithCheckpointAndResume) {
   EXPECT_DOUBLE_EQ(second.epochs[1].lr, 0.001);  // divided by 10 after a third of the epochs
   EXPECT_EQ(read_metrics_log(d.file("m/summary.jsonl")).size(), 2u);
   EXPECT_TRUE(std::filesystem::exists(d.file("m/summary.json")));
+}
+
+TEST(ImageTrainer, DetectAnomalyNamesTheFirstNonFiniteTensor) {
+  if (!jpeg_available()) GTEST_SKIP() << "built without libjpeg-turbo";
+  TempDir d;
+  SyntheticFolderOptions so;
+  so.classes = 2;
+  so.per_class = 2;
+  so.width = so.height = 64;
+  write_synthetic_imagefolder(d.file("data"), so);
+  TrainConfig c;
+  c.model = "alexnet-owt";
+  c.data = "imagefolder:" + d.file("data");
+  c.device = "cpu";
+  c.epochs = 1;
+  c.batch_size = 2;
+  c.validation_size = 1;
+  c.workers = 1;
+  c.schedule = "constant";
+  c.lr = 1e38;  // the weights overflow float32 within the first steps
+  c.momentum = 0;
+  c.weight_decay = 0;
+  c.detect_anomaly = true;
+  c.quiet = true;
+  std::ostringstream out;
+  try {
+    run_training(c, out);
+    FAIL() << "no NonFiniteError; output:\n" << out.str();
+  } catch (const NonFiniteError& e) {
+    EXPECT_EQ(e.epoch(), 1);
+    EXPECT_GE(e.step(), 1);  // 3 training images: steps of 2 and 1
+    EXPECT_LE(e.step(), 2);
+    EXPECT_FALSE(e.layer().empty()) << e.message();
+    EXPECT_NE(e.message().find(e.layer()), std::string::npos) << e.message();
+  }
+
+  c.cuda_graph = true;  // graphs cannot check values on the host: a configuration error
+  EXPECT_THROW(run_training(c, out), ValueError);
 }
 
 }  // namespace
