@@ -89,4 +89,14 @@ void AnomalyDetector::check_parameters() {
   }
 }
 
+void throw_non_finite_loss(double loss, std::int64_t epoch, std::int64_t step,
+                           const std::string& last_checkpoint, bool detecting) {
+  throw NonFiniteError(
+      detail::str("the loss became ", loss, " at epoch ", epoch, " step ", step,
+                  last_checkpoint.empty() ? std::string()
+                                          : "; the last good checkpoint is " + last_checkpoint,
+                  detecting ? "" : " (--detect-anomaly finds the layer)"),
+      __FILE__, __LINE__, epoch, step, "loss", "value");
+}
+
 }  // namespace cudanet::train

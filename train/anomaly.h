@@ -46,6 +46,12 @@ class NonFiniteError : public Error {
 // Whether every element of `t` (float32 or float64, any device) is finite.
 bool all_finite(const Tensor& t);
 
+// Throws the NonFiniteError of a loss that became `loss` at (epoch, step), 1-based: the message
+// names the last good checkpoint (when `last_checkpoint` is not empty) and, unless anomaly
+// detection is already on, suggests --detect-anomaly to find the layer.
+[[noreturn]] void throw_non_finite_loss(double loss, std::int64_t epoch, std::int64_t step,
+                                        const std::string& last_checkpoint, bool detecting);
+
 class AnomalyDetector {
  public:
   // `model` must outlive the detector.

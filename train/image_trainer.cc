@@ -72,26 +72,6 @@ Lists load_lists(const TrainConfig& c) {
   return l;
 }
 
-std::unique_ptr<Optimizer> make_image_optimizer(const TrainConfig& c, NamedParameters params) {
-  if (c.optimizer == "sgd") {
-    kernels::SgdParams p;
-    p.lr = c.lr > 0 ? c.lr : (is_alexnet(c.model) ? 0.01 : 0.02);
-    p.momentum = c.momentum;
-    p.nesterov = c.nesterov;
-    p.weight_decay = c.weight_decay;
-    p.l1 = c.l1;
-    return std::make_unique<Sgd>(std::move(params), p);
-  }
-  if (c.optimizer == "adam" || c.optimizer == "adamw") {
-    kernels::AdamParams p;
-    p.lr = c.lr > 0 ? c.lr : 1e-3;
-    p.weight_decay = c.weight_decay;
-    p.decoupled = c.optimizer == "adamw";
-    return std::make_unique<Adam>(std::move(params), p);
-  }
-  CUDANET_THROW(ValueError, "unknown optimizer '", c.optimizer, "': expected sgd, adam or adamw");
-}
-
 EvalResult evaluate_images(layers::Sequential& model, ImageLoader& loader) {
   CUDANET_RANGE("evaluate");
   layers::CrossEntropyLoss loss;
@@ -150,12 +130,7 @@ TopK count_topk(const Tensor& logits, const Tensor& labels) {
 }
 
 TrainResult run_image_training(const TrainConfig& c, std::ostream& out) {
-  CUDANET_CHECK(c.epochs > 0, ValueError, "epochs must be > 0, got ", c.epochs);
-  CUDANET_CHECK(c.batch_size > 0, ValueError, "batch size must be > 0, got ", c.batch_size);
-  CUDANET_CHECK(c.lr >= 0, ValueError, "learning rate must be >= 0, got ", c.lr);
   CUDANET_CHECK(c.workers >= 0, ValueError, "workers must be >= 0, got ", c.workers);
-  CUDANET_CHECK(!c.resume || !c.checkpoint_dir.empty(), ValueError,
-                "--resume needs --checkpoint-dir");
   CUDANET_CHECK(!c.cuda_graph || (c.clip_grad_norm == 0 && !c.detect_anomaly), ValueError,
                 "--cuda-graph cannot clip gradients or detect anomalies (both read values on the "
                 "host)");
@@ -184,12 +159,9 @@ TrainResult run_image_training(const TrainConfig& c, std::ostream& out) {
   for (std::size_t i = 0; i < model->size(); ++i) {
     if (auto* d = dynamic_cast<layers::Dropout*>(&model->at(i))) d->set_generator(&dropout_rng);
   }
-  auto optimizer = make_image_optimizer(c, model->named_parameters(""));
-  const std::string schedule_text =
-      c.schedule.empty() ? default_schedule(c.model, c.epochs) : c.schedule;
-  const LrSchedule schedule = schedule_text == "cosine"
-                                  ? LrSchedule::cosine(optimizer->lr(), c.epochs)
-                                  : parse_lr_schedule(schedule_text, optimizer->lr());
+  auto optimizer =
+      make_optimizer(c, model->named_parameters(""), is_alexnet(c.model) ? 0.01 : 0.02);
+  const LrSchedule schedule = make_schedule(c, optimizer->lr());
 
   ImageLoaderOptions lo;
   lo.batch_size = c.batch_size;
@@ -208,8 +180,8 @@ TrainResult run_image_training(const TrainConfig& c, std::ostream& out) {
     val_loader = std::make_unique<ImageLoader>(lists.validation, vo);
   }
   out << "data: " << train_loader.workers() << " decoding threads, crop " << lo.transform.crop
-      << " of the image resized to " << lo.transform.resize << ", schedule " << schedule_text
-      << ", lr " << optimizer->lr() << "\n";
+      << " of the image resized to " << lo.transform.resize << ", schedule " << schedule.str()
+      << "\n";
 
   const std::string last_path =
       c.checkpoint_dir.empty()
@@ -267,12 +239,7 @@ TrainResult run_image_training(const TrainConfig& c, std::ostream& out) {
       const double loss = o.loss.item();
       if (!std::isfinite(loss)) {
         progress.end_epoch();
-        throw NonFiniteError(
-            detail::str(
-                "the loss became ", loss, " at epoch ", epoch + 1, " step ", steps + 1,
-                last_path.empty() ? std::string() : "; the last good checkpoint is " + last_path,
-                c.detect_anomaly ? "" : " (--detect-anomaly finds the layer)"),
-            __FILE__, __LINE__, epoch + 1, steps + 1, "loss", "value");
+        throw_non_finite_loss(loss, epoch + 1, steps + 1, last_path, c.detect_anomaly);
       }
       loss_sum += loss * static_cast<double>(b.size());
       correct += count_topk(o.logits, b.labels).top1;

@@ -23,6 +23,7 @@
 
 namespace cudanet::train {
 
+// Called by run_training(), after validate_config(): checks only what is particular to JPEG data.
 TrainResult run_image_training(const TrainConfig& config, std::ostream& out);
 
 bool is_alexnet(const std::string& model);

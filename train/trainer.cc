@@ -86,31 +86,6 @@ Data load_data(const TrainConfig& c) {
   return d;
 }
 
-std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& c, NamedParameters params) {
-  if (c.optimizer == "sgd") {
-    kernels::SgdParams p;
-    p.lr = c.lr > 0 ? c.lr : 0.02;
-    p.momentum = c.momentum;
-    p.nesterov = c.nesterov;
-    p.weight_decay = c.weight_decay;
-    p.l1 = c.l1;
-    return std::make_unique<Sgd>(std::move(params), p);
-  }
-  if (c.optimizer == "adam" || c.optimizer == "adamw") {
-    kernels::AdamParams p;
-    p.lr = c.lr > 0 ? c.lr : 1e-3;
-    p.weight_decay = c.weight_decay;
-    p.decoupled = c.optimizer == "adamw";
-    return std::make_unique<Adam>(std::move(params), p);
-  }
-  CUDANET_THROW(ValueError, "unknown optimizer '", c.optimizer, "': expected sgd, adam or adamw");
-}
-
-LrSchedule make_schedule(const TrainConfig& c, double base_lr) {
-  if (c.schedule == "cosine") return LrSchedule::cosine(base_lr, c.epochs);
-  return parse_lr_schedule(c.schedule, base_lr);
-}
-
 void check_numbers(const TrainConfig& c) {
   CUDANET_CHECK(c.epochs > 0, ValueError, "epochs must be > 0, got ", c.epochs);
   CUDANET_CHECK(c.batch_size > 0, ValueError, "batch size must be > 0, got ", c.batch_size);
@@ -145,6 +120,33 @@ std::string jsonl_path(const std::string& metrics_out) {
 TrainResult train_model(const TrainConfig& c, std::ostream& out);
 
 }  // namespace
+
+std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& c, NamedParameters params,
+                                          double default_sgd_lr) {
+  if (c.optimizer == "sgd") {
+    kernels::SgdParams p;
+    p.lr = c.lr > 0 ? c.lr : default_sgd_lr;
+    p.momentum = c.momentum;
+    p.nesterov = c.nesterov;
+    p.weight_decay = c.weight_decay;
+    p.l1 = c.l1;
+    return std::make_unique<Sgd>(std::move(params), p);
+  }
+  if (c.optimizer == "adam" || c.optimizer == "adamw") {
+    kernels::AdamParams p;
+    p.lr = c.lr > 0 ? c.lr : 1e-3;
+    p.weight_decay = c.weight_decay;
+    p.decoupled = c.optimizer == "adamw";
+    return std::make_unique<Adam>(std::move(params), p);
+  }
+  CUDANET_THROW(ValueError, "unknown optimizer '", c.optimizer, "': expected sgd, adam or adamw");
+}
+
+LrSchedule make_schedule(const TrainConfig& c, double base_lr) {
+  const std::string text = c.schedule.empty() ? default_schedule(c.model, c.epochs) : c.schedule;
+  if (text == "cosine") return LrSchedule::cosine(base_lr, c.epochs);
+  return parse_lr_schedule(text, base_lr);
+}
 
 void validate_config(const TrainConfig& c) {
   check_numbers(c);
@@ -301,12 +303,7 @@ TrainResult train_model(const TrainConfig& c, std::ostream& out) {
       const double loss = loss_fn.forward(logits, b.labels).item();
       if (!std::isfinite(loss)) {
         progress.end_epoch();
-        throw NonFiniteError(
-            detail::str(
-                "the loss became ", loss, " at epoch ", epoch + 1, " step ", step + 1,
-                last_path.empty() ? std::string() : "; the last good checkpoint is " + last_path,
-                c.detect_anomaly ? "" : " (--detect-anomaly finds the layer)"),
-            __FILE__, __LINE__, epoch + 1, step + 1, "loss", "value");
+        throw_non_finite_loss(loss, epoch + 1, step + 1, last_path, c.detect_anomaly);
       }
       if (anomaly) {
         anomaly->backward_parameters(loss_fn.backward());

@@ -9,13 +9,16 @@
 
 #include <cstdint>
 #include <iosfwd>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "layers/layer.h"
 #include "layers/sequential.h"
 #include "train/data_loader.h"
+#include "train/lr_schedule.h"
 #include "train/metrics.h"
+#include "train/optimizer.h"
 
 namespace cudanet::train {
 
@@ -89,6 +92,14 @@ TrainResult run_training(const TrainConfig& config, std::ostream& out);
 // Checks `config` without running it: numbers in range, the optimizer, schedule, data and device
 // specifications well formed. Throws ValueError naming the offending field.
 void validate_config(const TrainConfig& config);
+
+// The optimizer `config` names over `params`: SGD (learning rate `default_sgd_lr` when
+// config.lr is 0), Adam or AdamW (1e-3). Throws ValueError for another name.
+std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& config, NamedParameters params,
+                                          double default_sgd_lr = 0.02);
+// The learning-rate schedule of `config` from `base_lr`; an empty config.schedule means the
+// model's default (default_schedule in train/image_trainer.h).
+LrSchedule make_schedule(const TrainConfig& config, double base_lr);
 
 // Resolves "auto" (a GPU when one is available), "cpu", "cuda" or "cuda:N".
 Device resolve_device(const std::string& name);
