@@ -2,49 +2,19 @@
 // checkpoints (parameters, optimizer state, RNG state), and a run interrupted after an epoch and
 // resumed ends exactly where the uninterrupted run does. Synthetic MNIST-format data, so these
 // run everywhere in a few seconds.
-#include <filesystem>
 #include <gtest/gtest.h>
-#include <sstream>
 
 #include "kernels/common.h"
-#include "synthetic_mnist.h"
-#include "temp_dir.h"
-#include "train/idx.h"
-#include "train/trainer.h"
+#include "training_scratch.h"
 
 namespace cudanet::train {
 namespace {
 
-using testing::TempDir;
-
-struct Scratch {
-  TempDir dir;
-  TrainConfig config;
-  explicit Scratch(const std::string& model, const std::string& optimizer = "sgd") {
-    std::filesystem::create_directories(dir.file("data"));
-    testing::write_synthetic_mnist(dir.file("data"), 400, 64);
-    config.model = model;
-    config.optimizer = optimizer;
-    config.data = "mnist:" + dir.file("data");
-    config.epochs = 3;
-    config.batch_size = 32;
-    config.train_limit = 256;
-    config.validation_size = 64;
-    config.device = "cpu";
-    config.seed = 11;
-    config.quiet = true;
-    config.deterministic = true;
-    config.checkpoint_dir = dir.file("ckpt");
-    config.metrics_out = dir.file("metrics.json");
-  }
-  std::string checkpoint() const {
-    return read_file_bytes(config.checkpoint_dir + "/last.safetensors");
-  }
-};
+using Scratch = testing::TrainingScratch;
+using testing::ScratchOptions;
 
 TrainResult run(const TrainConfig& c) {
-  std::ostringstream out;
-  return run_training(c, out);
+  return testing::run_quietly(c);
 }
 
 TEST(Deterministic, TwoRunsAreBitwiseIdentical) {
@@ -63,7 +33,9 @@ TEST(Deterministic, TwoRunsAreBitwiseIdentical) {
 
 TEST(Deterministic, InterruptedAndResumedRunEqualsTheUninterruptedOne) {
   for (const char* optimizer : {"sgd", "adamw"}) {
-    Scratch straight("lenet5", optimizer), resumed("lenet5", optimizer);
+    ScratchOptions o;
+    o.optimizer = optimizer;
+    Scratch straight("lenet5", o), resumed("lenet5", o);
     const TrainResult rs = run(straight.config);
 
     TrainConfig first = resumed.config;

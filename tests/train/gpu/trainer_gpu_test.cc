@@ -11,45 +11,25 @@
 #include "core/allocator.h"
 #include "core/cuda_allocator.h"
 #include "core/cuda_runtime.h"
-#include "synthetic_mnist.h"
 #include "test_util.h"
 #include "train/anomaly.h"
 #include "train/idx.h"
 #include "train/safetensors.h"
-#include "train/temp_dir.h"
 #include "train/trainer.h"
+#include "train/training_scratch.h"
 
 namespace cudanet::train {
 namespace {
 
-using testing::TempDir;
 
-struct Scratch {
-  TempDir dir;
-  TrainConfig config;
-  explicit Scratch(const std::string& model) {
-    std::filesystem::create_directories(dir.file("data"));
-    testing::write_synthetic_mnist(dir.file("data"), 600, 100);
-    config.model = model;
-    config.data = "mnist:" + dir.file("data");
-    config.epochs = 3;
-    config.batch_size = 64;
-    config.train_limit = 512;
-    config.validation_size = 64;
-    config.device = "cuda";
-    config.seed = 5;
-    config.quiet = true;
-    config.deterministic = true;
-    config.checkpoint_dir = dir.file("ckpt");
-  }
-  std::string checkpoint() const {
-    return read_file_bytes(config.checkpoint_dir + "/last.safetensors");
-  }
+// Larger batches than the CPU tests (the OOM test expects batch 64).
+struct Scratch : testing::TrainingScratch {
+  explicit Scratch(const std::string& model)
+      : testing::TrainingScratch(model, {"cuda", "sgd", 600, 100, 64, 512, 5}) {}
 };
 
 TrainResult run(const TrainConfig& c) {
-  std::ostringstream out;
-  return run_training(c, out);
+  return testing::run_quietly(c);
 }
 
 TEST(TrainerGpu, DeterministicRunsAreBitwiseIdentical) {
