@@ -59,6 +59,10 @@ void gemm_reference(const GemmProblem& p, T alpha, const T* a, const T* b, T bet
 // OpenBLAS (cblas_sgemm / cblas_dgemm) when built with it, else gemm_reference.
 template <typename T>
 void gemm_blas(const GemmProblem& p, T alpha, const T* a, const T* b, T beta, T* c);
+// gemm_blas as one call on the calling thread, for callers that spread their own work (say one
+// small product per block of images) over the cores.
+template <typename T>
+void gemm_blas_serial(const GemmProblem& p, T alpha, const T* a, const T* b, T beta, T* c);
 // True when gemm_blas uses OpenBLAS.
 bool have_openblas();
 }  // namespace cpu

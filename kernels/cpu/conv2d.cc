@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/parallel.h"
+
 namespace cudanet::kernels::cpu {
 
 namespace {
@@ -85,16 +87,28 @@ void conv2d_backward_filter(const T* dy, const T* x, T* dw, const Conv2dGeometry
   store(acc, dw);
 }
 
+// Note: each channel's sum runs in double over 8 interleaved partial sums (element j goes to lane
+// j mod 8 of its plane), added in lane order at the end: a fixed order, so the same bits on every
+// run, and a loop the compiler vectorises (one running sum is a chain of dependent additions).
 template <typename T>
 void conv2d_backward_bias(const T* dy, T* db, std::int64_t n, std::int64_t k, std::int64_t hw) {
-  for (std::int64_t kk = 0; kk < k; ++kk) {
-    double sum = 0;
-    for (std::int64_t i = 0; i < n; ++i) {
-      const T* plane = dy + (i * k + kk) * hw;
-      for (std::int64_t j = 0; j < hw; ++j) sum += static_cast<double>(plane[j]);
+  constexpr std::int64_t kLanes = 8;
+  parallel_for(k, 1, [&](std::int64_t first, std::int64_t last) {
+    for (std::int64_t kk = first; kk < last; ++kk) {
+      double lanes[kLanes] = {};
+      for (std::int64_t i = 0; i < n; ++i) {
+        const T* plane = dy + (i * k + kk) * hw;
+        std::int64_t j = 0;
+        for (; j + kLanes <= hw; j += kLanes) {
+          for (std::int64_t l = 0; l < kLanes; ++l) lanes[l] += static_cast<double>(plane[j + l]);
+        }
+        for (std::int64_t l = 0; j + l < hw; ++l) lanes[l] += static_cast<double>(plane[j + l]);
+      }
+      double sum = 0;
+      for (double lane : lanes) sum += lane;
+      db[kk] = static_cast<T>(sum);
     }
-    db[kk] = static_cast<T>(sum);
-  }
+  });
 }
 
 #define CUDANET_CONV2D_INSTANTIATE(T)                                                       \

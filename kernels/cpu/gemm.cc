@@ -117,19 +117,39 @@ void blas_parallel(const GemmProblem& p, T alpha, const T* a, const T* b, T beta
 }  // namespace
 #endif
 
+namespace {
+// One BLAS call, spread over the cores or not; the reference where OpenBLAS cannot take it.
 template <typename T>
-void gemm_blas(const GemmProblem& p, T alpha, const T* a, const T* b, T beta, T* c) {
+void gemm_blas_impl(bool parallel, const GemmProblem& p, T alpha, const T* a, const T* b, T beta,
+                    T* c) {
 #if CUDANET_WITH_OPENBLAS
   constexpr std::int64_t kMax = std::numeric_limits<blasint>::max();
   const bool fits =
       p.m <= kMax && p.n <= kMax && p.k <= kMax && p.lda <= kMax && p.ldb <= kMax && p.ldc <= kMax;
   if (fits && p.k > 0) {
     use_single_threaded_blas();
-    blas_parallel(p, alpha, a, b, beta, c);
+    if (parallel) {
+      blas_parallel(p, alpha, a, b, beta, c);
+    } else {
+      blas_call(p, alpha, a, b, beta, c);
+    }
     return;
   }
+#else
+  (void)parallel;
 #endif
   gemm_reference<T>(p, alpha, a, b, beta, c);
+}
+}  // namespace
+
+template <typename T>
+void gemm_blas(const GemmProblem& p, T alpha, const T* a, const T* b, T beta, T* c) {
+  gemm_blas_impl(true, p, alpha, a, b, beta, c);
+}
+
+template <typename T>
+void gemm_blas_serial(const GemmProblem& p, T alpha, const T* a, const T* b, T beta, T* c) {
+  gemm_blas_impl(false, p, alpha, a, b, beta, c);
 }
 
 template void gemm_reference<float>(const GemmProblem&, float, const float*, const float*, float,
@@ -140,5 +160,9 @@ template void gemm_blas<float>(const GemmProblem&, float, const float*, const fl
                                float*);
 template void gemm_blas<double>(const GemmProblem&, double, const double*, const double*, double,
                                 double*);
+template void gemm_blas_serial<float>(const GemmProblem&, float, const float*, const float*, float,
+                                      float*);
+template void gemm_blas_serial<double>(const GemmProblem&, double, const double*, const double*,
+                                       double, double*);
 
 }  // namespace cudanet::kernels::cpu

@@ -7,22 +7,36 @@
 
 namespace cudanet::kernels::cpu {
 
+// The loop body for one combination of the switches (known at compile time, so each loop is
+// branch-free and vectorises; the sign as (w > 0) − (w < 0) for the same reason).
+template <bool kMomentum, bool kNesterov, typename T>
+void sgd_loop(T* __restrict param, const T* __restrict grad, T* __restrict momentum_buf,
+              std::int64_t n, T lr, T momentum, T weight_decay, T l1) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    const T w = param[i];
+    const T sign = static_cast<T>(static_cast<int>(w > T(0)) - static_cast<int>(w < T(0)));
+    T g = grad[i] + weight_decay * w + l1 * sign;
+    if constexpr (kMomentum) {
+      const T buf = momentum * momentum_buf[i] + g;
+      momentum_buf[i] = buf;
+      g = kNesterov ? g + momentum * buf : buf;
+    }
+    param[i] = w - lr * g;
+  }
+}
+
 template <typename T>
 void sgd_update(T* param, const T* grad, T* momentum_buf, std::int64_t n, const SgdParams& p) {
   const T lr = static_cast<T>(p.lr);
   const T momentum = static_cast<T>(p.momentum);
   const T weight_decay = static_cast<T>(p.weight_decay);
   const T l1 = static_cast<T>(p.l1);
-  for (std::int64_t i = 0; i < n; ++i) {
-    const T w = param[i];
-    const T sign = w > T(0) ? T(1) : (w < T(0) ? T(-1) : T(0));
-    T g = grad[i] + weight_decay * w + l1 * sign;
-    if (p.momentum > 0) {
-      const T buf = momentum * momentum_buf[i] + g;
-      momentum_buf[i] = buf;
-      g = p.nesterov ? g + momentum * buf : buf;
-    }
-    param[i] = w - lr * g;
+  if (p.momentum <= 0) {
+    sgd_loop<false, false>(param, grad, momentum_buf, n, lr, momentum, weight_decay, l1);
+  } else if (p.nesterov) {
+    sgd_loop<true, true>(param, grad, momentum_buf, n, lr, momentum, weight_decay, l1);
+  } else {
+    sgd_loop<true, false>(param, grad, momentum_buf, n, lr, momentum, weight_decay, l1);
   }
 }
 

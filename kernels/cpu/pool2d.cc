@@ -3,7 +3,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "core/parallel.h"
 
@@ -62,20 +65,50 @@ inline void fold_max(T v, std::int64_t i, T& best, std::int64_t& index) {
   index = take ? i : index;
 }
 
-// The 2×2, stride 2, unpadded case (LeNet's pooling) without window arithmetic.
+// 1 when candidate v beats best under window_max's rule (v larger, or v the first NaN), else 0.
 template <typename T>
+inline int beats(T v, T best) {
+  return static_cast<int>((v > best) | ((v != v) & (best == best)));
+}
+
+// take ? v : other, computed on the bits: GCC turns a floating-point select into a branch.
+template <typename T>
+inline T select(int take, T v, T other) {
+  using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+  static_assert(sizeof(Bits) == sizeof(T));
+  Bits vb, ob;
+  std::memcpy(&vb, &v, sizeof(T));
+  std::memcpy(&ob, &other, sizeof(T));
+  const Bits mask = Bits(0) - static_cast<Bits>(take);
+  const Bits r = (vb & mask) | (ob & ~mask);
+  T out;
+  std::memcpy(&out, &r, sizeof(T));
+  return out;
+}
+
+// The 2×2, stride 2, unpadded case (LeNet's pooling) without window arithmetic or branches (on
+// ReLU outputs a comparison is a coin toss, and mispredicted branches cost more than the work).
+// The window (a b / c d) is folded as (a ⊕ b) ⊕ (c ⊕ d), which picks the same element as the
+// row-major fold of window_max: the first NaN, else the first maximum.
+template <bool kArgmax, typename T>
 void max_pool_2x2(const T* xp, T* yp, std::int64_t* ap, const Pool2dGeometry& g) {
-  for (std::int64_t oh = 0; oh < g.out_h; ++oh) {
-    const std::int64_t i0 = 2 * oh * g.in_w, i1 = i0 + g.in_w;
-    for (std::int64_t ow = 0; ow < g.out_w; ++ow) {
-      const std::int64_t c = 2 * ow;
-      T best = xp[i0 + c];
-      std::int64_t index = i0 + c;
-      fold_max(xp[i0 + c + 1], i0 + c + 1, best, index);
-      fold_max(xp[i1 + c], i1 + c, best, index);
-      fold_max(xp[i1 + c + 1], i1 + c + 1, best, index);
-      yp[oh * g.out_w + ow] = best;
-      if (ap != nullptr) ap[oh * g.out_w + ow] = index;
+  // Sizes in locals: the int64 argmax stores could alias g's fields, which would reload them.
+  const std::int64_t in_w = g.in_w, out_h = g.out_h, out_w = g.out_w;
+  for (std::int64_t oh = 0; oh < out_h; ++oh) {
+    const std::int64_t i0 = 2 * oh * in_w;
+    // Restrict, and no branch in the loop: the compiler vectorises it.
+    const T* __restrict r0 = xp + i0;
+    const T* __restrict r1 = r0 + in_w;
+    T* __restrict y = yp + oh * out_w;
+    std::int64_t* __restrict index = kArgmax ? ap + oh * out_w : nullptr;
+    for (std::int64_t ow = 0; ow < out_w; ++ow) {
+      const T a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+      const int top = beats(b, a), bottom = beats(d, c);
+      const T m0 = select(top, b, a), m1 = select(bottom, d, c);
+      const int second = beats(m1, m0);
+      y[ow] = select(second, m1, m0);
+      // Arithmetic, not `second ? … : …`: that branch made the loop 7× slower.
+      if constexpr (kArgmax) index[ow] = i0 + 2 * ow + top + second * (in_w + bottom - top);
     }
   }
 }
@@ -93,7 +126,11 @@ void max_pool2d_forward(const T* x, T* y, std::int64_t* argmax, const Pool2dGeom
       T* yp = y + plane * g.out_plane();
       std::int64_t* ap = argmax != nullptr ? argmax + plane * g.out_plane() : nullptr;
       if (two_by_two) {
-        max_pool_2x2(xp, yp, ap, g);
+        if (ap != nullptr) {
+          max_pool_2x2<true>(xp, yp, ap, g);
+        } else {
+          max_pool_2x2<false>(xp, yp, ap, g);
+        }
         continue;
       }
       for (std::int64_t oh = 0; oh < g.out_h; ++oh) {

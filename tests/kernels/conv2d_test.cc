@@ -161,6 +161,11 @@ std::vector<Case> cases() {
       {"depthwise", {3, 4, 6, 6}, {4, 1, 3, 3}, params(1, 1, 1, 4)},
       {"asymmetric", {2, 4, 7, 12}, {6, 2, 2, 4}, asym},
       {"kernel_fills_input", {2, 3, 4, 5}, {2, 3, 4, 5}, params(1, 0)},
+      // Batches the fast path cuts into blocks of several images (gathered dy, scattered y) and
+      // into more blocks than filter-gradient partial sums (kernels/cpu/conv2d_gemm.cc).
+      {"batch20_blocks_of_3", {20, 2, 6, 6}, {3, 2, 3, 3}, params(1, 1)},
+      {"batch12_groups2_blocks_of_2", {12, 4, 5, 5}, {6, 2, 3, 3}, params(1, 1, 1, 2)},
+      {"batch40_one_image_blocks", {40, 3, 32, 32}, {4, 3, 5, 5}, params(1, 2)},
   };
 }
 
