@@ -12,7 +12,8 @@
 // are gathered from x, w and dy on the fly: the im2col matrix never exists in memory, the batch
 // is folded into the GEMM's columns and the groups are a grid dimension. kIm2col writes the
 // im2col matrix of a chunk of images to a workspace and multiplies it with a tiled GEMM: simple,
-// and a second opinion. The CPU runs the reference whatever the algorithm.
+// and a second opinion. On the CPU both run im2col + BLAS over blocks of images
+// (kernels/cpu/conv2d_gemm.cc); kReference runs the direct loops of the reference.
 //
 // Note: every gradient reduction (filter and bias) runs without atomics, in a fixed order, so two
 // runs give bitwise-identical results whether or not kernels::deterministic() is on.

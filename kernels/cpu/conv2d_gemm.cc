@@ -52,7 +52,8 @@ void gemm(bool serial, bool ta, bool tb, std::int64_t m, std::int64_t n, std::in
 
 constexpr std::int64_t kBlockColBytes = 256 * 1024;  // col of one block: well inside L2
 constexpr std::int64_t kMinBlocks = 8;               // blocks to spread over the cores
-constexpr std::int64_t kMaxPartials = 16;            // partial filter-gradient sums
+constexpr std::int64_t kMaxPartials = 16;            // partial filter-gradient sums, at most
+constexpr std::int64_t kMaxPartialBytes = std::int64_t{64} << 20;  // ... and this much memory
 
 struct Blocking {
   ColLayout layout;
@@ -218,7 +219,9 @@ void conv2d_backward_filter_gemm(const T* dy, const T* x, T* dw, const Conv2dGeo
     return;
   }
   // Partial sum t takes blocks t, t + partials, ... in order; partial 0 is dw itself.
-  const std::int64_t partials = std::min(b.blocks, kMaxPartials);
+  const std::int64_t by_memory =
+      std::max<std::int64_t>(kMaxPartialBytes / (w_size * static_cast<std::int64_t>(sizeof(T))), 1);
+  const std::int64_t partials = std::min({b.blocks, kMaxPartials, by_memory});
   // Not zeroed: each partial's first GEMM runs with beta = 0.
   const std::unique_ptr<T[]> extra(new T[static_cast<std::size_t>((partials - 1) * w_size)]);
   for_each_task(partials, [&](std::int64_t t) {
