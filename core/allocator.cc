@@ -92,6 +92,12 @@ std::string memory_summary(int device) {
 bool caching_disabled(int device) {
   no_device(device);
 }
+void retain_stream_segments(const Stream& stream) {
+  no_device(stream.device().index());
+}
+void release_stream_segments(const Stream& stream) {
+  no_device(stream.device().index());
+}
 }  // namespace cuda
 #endif
 

@@ -300,7 +300,10 @@ void CachingAllocatorCore::wait_for_pending_events() {
 void CachingAllocatorCore::release_free_segments() {
   std::vector<Block*> unused;
   for (const auto& [base, head] : segments_) {
-    if (head->state == BlockState::kFree && head->next == nullptr) unused.push_back(head);
+    if (head->state == BlockState::kFree && head->next == nullptr &&
+        retained_streams_.count(head->stream) == 0) {
+      unused.push_back(head);
+    }
   }
   for (Block* head : unused) release_segment(head);
 }
@@ -309,6 +312,19 @@ void CachingAllocatorCore::empty_cache() {
   std::lock_guard<std::mutex> lock(mutex_);
   wait_for_pending_events();
   release_free_segments();
+}
+
+void CachingAllocatorCore::retain_stream_segments(std::uintptr_t stream) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++retained_streams_[stream];
+}
+
+void CachingAllocatorCore::release_stream_segments(std::uintptr_t stream) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto it = retained_streams_.find(stream);
+  CUDANET_CHECK(it != retained_streams_.end(), ValueError, options_.name,
+                " allocator: release_stream_segments of a stream that is not retained");
+  if (--it->second == 0) retained_streams_.erase(it);
 }
 
 MemoryStats CachingAllocatorCore::stats() const {

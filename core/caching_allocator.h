@@ -25,6 +25,11 @@
 //  - Stats: allocated = the rounded requests of the blocks users hold; active = the full sizes of
 //    those blocks (a large-pool block keeps a remainder of up to 1 MiB unsplit) plus freed blocks
 //    still waiting for stream events; reserved = bytes held from the backend (segment sizes).
+//  - retain_stream_segments(s) keeps every segment of stream s (present and future) from being
+//    returned to the backend, by empty_cache() or by the flush before an out-of-memory retry,
+//    until the matching release_stream_segments(s) (calls nest). A captured CUDA graph needs
+//    this: its kernels keep the addresses of the blocks that were freed during the capture, and
+//    between replays those blocks lie free in the pool, so a whole segment of them may look unused.
 //  - Bypass mode sends every request straight to backend malloc / free with its exact size (so a
 //    memory checker sees each allocation); stats and stream semantics stay the same.
 //  - All public member functions are thread-safe (one mutex). The backend is called only with
@@ -117,8 +122,13 @@ class CachingAllocatorCore {
   // Marks the live block at `ptr` as also used on `stream`; see the note above.
   void record_stream(void* ptr, std::uintptr_t stream);
 
-  // Waits for pending events and returns every fully free segment to the backend.
+  // Waits for pending events and returns every fully free segment to the backend (except those
+  // of retained streams).
   void empty_cache();
+  // See the note above: the segments of `stream` stay reserved while it is retained.
+  void retain_stream_segments(std::uintptr_t stream);
+  // Undoes one retain_stream_segments(stream); throws ValueError when it was not retained.
+  void release_stream_segments(std::uintptr_t stream);
   MemoryStats stats() const;
   void reset_peak_stats();
   // A readable multi-line table of the statistics.
@@ -180,6 +190,7 @@ class CachingAllocatorCore {
   std::map<char*, Block*> segments_;               // segment base -> its first block
   std::unordered_map<std::uintptr_t, std::deque<PendingEvent>> pending_;  // by stream
   std::size_t num_pending_ = 0;
+  std::unordered_map<std::uintptr_t, int> retained_streams_;  // stream -> retain count
   MemoryStats stats_;
 };
 

@@ -12,6 +12,7 @@
 
 #include "core/allocator.h"
 #include "core/caching_allocator.h"
+#include "core/stream.h"
 
 namespace cudanet::cuda {
 
@@ -25,5 +26,10 @@ void empty_cache(int device = 0);
 std::string memory_summary(int device = 0);
 // True when the allocator of `device` bypasses its cache (CUDANET_NO_CACHING=1).
 bool caching_disabled(int device = 0);
+// Keeps every cached segment of `stream` reserved (empty_cache and the out-of-memory flush skip
+// them) until the matching release; calls nest. A CUDA graph captured on `stream` needs this for
+// as long as it exists (CachingAllocatorCore::retain_stream_segments).
+void retain_stream_segments(const Stream& stream);
+void release_stream_segments(const Stream& stream);
 
 }  // namespace cudanet::cuda

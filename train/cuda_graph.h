@@ -5,8 +5,11 @@
 // (before warm-up has filled its cache) call cudaMalloc while a step is being captured. Kernels
 // are recorded, not run: the first replay performs the captured work. Everything a captured
 // kernel reads or writes must stay allocated, at the same address, for as long as the graph is
-// replayed (see train/train_step.h for how the trainer guarantees it). In a CPU-only build, or
-// without a GPU, begin_capture throws CudaError.
+// replayed (see train/train_step.h for how the trainer guarantees it). From begin_capture until
+// the graph is dropped (reset, abort_capture, a new capture, destruction) the caching allocator
+// keeps the capture stream's segments reserved (cuda::retain_stream_segments), so neither
+// empty_cache() nor an out-of-memory flush elsewhere can hand the graph's memory back to the
+// driver. In a CPU-only build, or without a GPU, begin_capture throws CudaError.
 #pragma once
 
 #include "core/stream.h"
@@ -36,8 +39,9 @@ class CudaGraph {
  private:
   Stream capturing_;
   bool is_capturing_ = false;
-  void* graph_ = nullptr;  // cudaGraph_t
-  void* exec_ = nullptr;   // cudaGraphExec_t
+  bool retains_segments_ = false;  // capturing_'s allocator segments are retained
+  void* graph_ = nullptr;          // cudaGraph_t
+  void* exec_ = nullptr;           // cudaGraphExec_t
 };
 
 }  // namespace cudanet::train

@@ -165,5 +165,11 @@ std::string memory_summary(int device) {
 bool caching_disabled(int device) {
   return allocator_of(device).core().bypass();
 }
+void retain_stream_segments(const Stream& stream) {
+  allocator_of(stream.device().index()).core().retain_stream_segments(stream.id());
+}
+void release_stream_segments(const Stream& stream) {
+  allocator_of(stream.device().index()).core().release_stream_segments(stream.id());
+}
 
 }  // namespace cudanet::cuda

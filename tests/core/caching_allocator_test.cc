@@ -253,6 +253,34 @@ TEST_F(CachingAllocatorOomTest, ReleasesCachedSegmentsAndRetries) {
   (void)a;
 }
 
+// A CUDA graph captured on stream B keeps the addresses of the blocks its capture freed: neither
+// empty_cache() nor an out-of-memory flush may hand B's free segments back while B is retained.
+TEST_F(CachingAllocatorOomTest, RetainedStreamKeepsItsSegmentsThroughFlushes) {
+  void* graph_temp = core_.malloc(5 * kMiB, kStreamB);  // a 20 MiB segment of B
+  core_.free(graph_temp);                               // free between replays
+  void* other = core_.malloc(5 * kMiB, kStreamA);       // a 20 MiB segment of A
+  core_.free(other);
+  core_.retain_stream_segments(kStreamB);
+  core_.retain_stream_segments(kStreamB);  // nests
+  core_.empty_cache();                     // A's segment goes, B's stays
+  EXPECT_EQ(core_.stats().reserved_bytes.current, i64(20 * kMiB));
+  EXPECT_EQ(fake_.frees(), 1);
+  // 44 MiB left of 64: a 50 MiB request flushes the cache, keeps B's segment and fails.
+  EXPECT_THROW(core_.malloc(50 * kMiB, kStreamA), OutOfMemoryError);
+  EXPECT_EQ(fake_.frees(), 1);
+  EXPECT_EQ(core_.malloc(5 * kMiB, kStreamB), graph_temp);  // still B's cached block
+  core_.free(graph_temp);
+  core_.release_stream_segments(kStreamB);
+  core_.empty_cache();  // still retained once
+  EXPECT_EQ(core_.stats().segments.current, 1);
+  core_.release_stream_segments(kStreamB);
+  void* big = core_.malloc(50 * kMiB, kStreamA);  // now the flush may take B's segment
+  EXPECT_NE(big, nullptr);
+  EXPECT_EQ(fake_.frees(), 2);
+  EXPECT_THROW(core_.release_stream_segments(kStreamB), ValueError);
+  core_.free(big);
+}
+
 TEST_F(CachingAllocatorOomTest, RetryFindsBlockFreedByPendingEvents) {
   void* a = core_.malloc(40 * kMiB, kStreamA);
   void* b = core_.malloc(20 * kMiB, kStreamA);
