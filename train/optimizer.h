@@ -31,6 +31,9 @@ class Optimizer {
   virtual double lr() const = 0;
   virtual void set_lr(double lr) = 0;
   std::int64_t steps() const { return steps_; }
+  // Counts one step that ran without step(): a replay of a CUDA graph that captured step() (the
+  // capture itself ran step() once, for the graph's first replay).
+  void count_replayed_step() { ++steps_; }
 
   // The optimizer's state tensors by name, and the step count, for checkpoints.
   std::map<std::string, Tensor> state() const;

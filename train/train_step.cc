@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "core/cuda_allocator.h"
+#include "core/cuda_runtime.h"
 #include "core/nvtx.h"
 #include "train/anomaly.h"
 
@@ -49,8 +50,10 @@ StepOutput TrainStep::run(const Tensor& images, const Tensor& labels) {
   CUDANET_RANGE("train_step");
   // Without caching (CUDANET_NO_CACHING=1) the capture's temporaries would be cudaFree'd while
   // the graph still uses them: such runs (compute-sanitizer) train eagerly.
+  // Synchronised launches (CUDANET_SYNC_LAUNCHES) call cudaDeviceSynchronize after every kernel,
+  // which is illegal while a stream is being captured: such debugging runs train eagerly too.
   if (!options_.use_graph || !images.device().is_cuda() ||
-      cuda::caching_disabled(images.device().index())) {
+      cuda::caching_disabled(images.device().index()) || cuda::sync_launches()) {
     return eager(images, labels);
   }
   return graphed(images, labels);
@@ -82,12 +85,16 @@ StepOutput TrainStep::graphed(const Tensor& images, const Tensor& labels) {
       }
       static_images_.copy_(images);
       static_labels_.copy_(labels);
+      // The learning rate is baked into the graph: a change (without invalidate()) recaptures.
+      if (graph_.ready() && optimizer_.lr() != captured_lr_) graph_.reset();
       if (!graph_.ready() && eager_on_static_ < options_.warmup) {
         static_out_ = eager(static_images_, static_labels_);
         ++eager_on_static_;
       } else {
+        bool captured_now = false;
         if (!graph_.ready()) {
           static_out_ = StepOutput();  // the capture allocates the outputs anew
+          captured_lr_ = optimizer_.lr();
           graph_.begin_capture(stream_);
           try {
             static_out_ = eager(static_images_, static_labels_);
@@ -97,9 +104,13 @@ StepOutput TrainStep::graphed(const Tensor& images, const Tensor& labels) {
             throw;
           }
           ++captures_;
+          captured_now = true;
         }
         graph_.replay(stream_);
         ++replays_;
+        // The capture ran optimizer.step() once on the host (for this first replay); every later
+        // replay is a step the optimizer did not see: keep its step count (checkpoints) right.
+        if (!captured_now) optimizer_.count_replayed_step();
       }
       out = static_out_;
     }

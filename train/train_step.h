@@ -15,12 +15,20 @@
 //    Other shapes (a partial last batch) run eagerly.
 //  - The graph's temporaries were freed back to the step stream's pool during capture; work on
 //    that stream between replays may reuse them, which is safe because the stream orders it
-//    before or after a whole replay and no temporary lives from one replay to the next. Segments
-//    must not be released while the graph exists: do not call empty_cache() during training.
+//    before or after a whole replay and no temporary lives from one replay to the next (the same
+//    holds for the activations the layers saved during the capture, which an eager step may free
+//    and reuse: the next replay rewrites them before reading them). Segments must not be released
+//    while the graph exists: the graph (train/cuda_graph.h) keeps the step stream's allocator
+//    segments reserved, so neither empty_cache() nor an out-of-memory flush releases them.
 //    With caching bypassed (CUDANET_NO_CACHING=1, as under compute-sanitizer) the steps run
-//    eagerly, since freed temporaries would go back to the driver.
-//  - Scalars baked in at capture: the learning rate (call invalidate() after set_lr; the trainer
-//    does at each epoch) and the dropout generator's (seed, offset), so a graph reuses its
+//    eagerly, since freed temporaries would go back to the driver; so do they with synchronised
+//    launches (CUDANET_SYNC_LAUNCHES=1), whose cudaDeviceSynchronize a capture forbids.
+//  - The optimizer's step count advances on every replay (Optimizer::count_replayed_step).
+//  - The returned logits and loss of a graph step are the graph's static outputs: the next step
+//    overwrites them, so read (or copy) them before calling run() again.
+//  - Scalars baked in at capture: the learning rate (a step whose optimizer's lr() differs from
+//    the captured one captures again; the trainer also calls invalidate() at each epoch) and the
+//    dropout generator's (seed, offset), so a graph reuses its
 //    dropout masks until it is captured again (once per epoch in the trainer). SGD only (Adam's
 //    bias correction depends on the step count), no gradient clipping (it reads the norm on the
 //    host). Labels are range-checked on the host by the eager steps only (a capture skips the
@@ -81,6 +89,7 @@ class TrainStep {
   Tensor static_images_, static_labels_;
   StepOutput static_out_;
   std::int64_t eager_on_static_ = 0;
+  double captured_lr_ = 0;  // the optimizer's learning rate when graph_ was captured
   CudaGraph graph_;
   std::int64_t captures_ = 0, replays_ = 0;
 };

@@ -2,9 +2,11 @@
 // training makes no device mallocs at all (eager or graphed), by the allocator's statistics.
 #include "train/train_step.h"
 
+#include <cmath>
 #include <gtest/gtest.h>
 
 #include "core/cuda_allocator.h"
+#include "core/cuda_runtime.h"
 #include "kernels/common.h"
 #include "layers/models.h"
 #include "tensor_testing.h"
@@ -67,6 +69,11 @@ void graph_equals_eager(const std::string& name, std::int64_t b, std::int64_t cl
   TrainStep e(*eager.model, *eager.sgd, {false, 2});
   TrainStep g(*graphed.model, *graphed.sgd, {true, 2});
   for (int step = 0; step < 6; ++step) {
+    if (step == 4) {  // a new learning rate without invalidate(): the graph step captures again
+      eager.sgd->set_lr(0.005);
+      graphed.sgd->set_lr(0.005);
+    }
+    if (step == 5) cuda::empty_cache(0);  // must not release the graph's segments
     const Data d = batch(name, b, classes, 100 + static_cast<std::uint64_t>(step));
     const StepOutput oe = e.run(d.images, d.labels);
     const StepOutput og = g.run(d.images, d.labels);
@@ -77,8 +84,9 @@ void graph_equals_eager(const std::string& name, std::int64_t b, std::int64_t cl
         << name << " step " << step;
     expect_same_parameters(eager, graphed, step);
   }
-  EXPECT_EQ(g.captures(), 1);
-  EXPECT_EQ(g.replays(), 4);  // steps 3..6
+  EXPECT_EQ(g.captures(), 2);                           // steps 3 and 5
+  EXPECT_EQ(g.replays(), 4);                            // steps 3..6
+  EXPECT_EQ(graphed.sgd->steps(), eager.sgd->steps());  // replays count as optimizer steps
   // A partial batch runs eagerly, and the graph goes on afterwards.
   const Data small = batch(name, b - 1, classes, 7);
   e.run(small.images, small.labels);
@@ -87,6 +95,7 @@ void graph_equals_eager(const std::string& name, std::int64_t b, std::int64_t cl
   e.run(d.images, d.labels);
   g.run(d.images, d.labels);
   EXPECT_EQ(g.replays(), 5);
+  EXPECT_EQ(graphed.sgd->steps(), 8);
   expect_same_parameters(eager, graphed, 8);
   kernels::set_deterministic(false);
 }
@@ -99,6 +108,20 @@ TEST(TrainStep, GraphReplayEqualsEagerStepLeNet) {
 TEST(TrainStep, GraphReplayEqualsEagerStepAlexNet) {
   CUDANET_REQUIRE_GPU();
   graph_equals_eager("alexnet", 4, 10);  // conv, LRN, pooling, linear layers
+}
+
+// CUDANET_SYNC_LAUNCHES synchronises after every kernel, which a capture forbids: eager steps.
+TEST(TrainStep, SynchronisedLaunchesRunEagerly) {
+  CUDANET_REQUIRE_GPU();
+  const bool was = cuda::sync_launches();
+  cuda::set_sync_launches(true);
+  Net n = make_net("lenet5", 10);
+  TrainStep step(*n.model, *n.sgd, {true, 1});
+  const Data d = batch("lenet5", 8, 10, 3);
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(std::isfinite(step.run(d.images, d.labels).loss.item()));
+  cuda::set_sync_launches(was);
+  EXPECT_EQ(step.captures(), 0);
+  EXPECT_EQ(n.sgd->steps(), 3);
 }
 
 TEST(TrainStep, ZeroDeviceMallocsPerStepAfterWarmup) {
