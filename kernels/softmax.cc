@@ -28,8 +28,8 @@ void check_labels(const Tensor& labels, const Tensor& logits, const char* op) {
                 " but logits on ", logits.device());
   CUDANET_CHECK(labels.is_contiguous(), ValueError, op, ": labels are not contiguous");
   check_shape(labels, {logits.size(0)}, op, "labels");
-  // A step being captured as a CUDA graph cannot read the labels on the host (train::TrainStep
-  // checks them before it copies them into its static buffer).
+  // A step being captured as a CUDA graph cannot read the labels on the host, and its replays
+  // check nothing: there the CUDA kernel turns a label outside [0, C) into a NaN loss instead.
   if (labels.device().is_cuda() && current_stream(labels.device()).is_capturing()) return;
   const std::int64_t classes = logits.size(1);
   const Tensor host = labels.to(Device::cpu()).contiguous();

@@ -32,7 +32,8 @@
 //    dropout masks until it is captured again (once per epoch in the trainer). SGD only (Adam's
 //    bias correction depends on the step count), no gradient clipping (it reads the norm on the
 //    host). Labels are range-checked on the host by the eager steps only (a capture skips the
-//    check: it cannot read device memory); the data sets guarantee the range anyway.
+//    check: it cannot read device memory); in a replay a label outside [0, classes) makes the
+//    loss NaN (the CUDA kernel never reads outside the row), which the trainer reports.
 #pragma once
 
 #include <cstdint>

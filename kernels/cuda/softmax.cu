@@ -103,7 +103,13 @@ __global__ void softmax_cross_entropy_forward_kernel(const T* __restrict__ logit
       for (std::int64_t c = lane; c < cols; c += kRowThreads) pr[c] = dev_exp(xr[c] - m) / s;
     }
     if (lane == 0) {
-      row_loss[row] = static_cast<double>(dev_log(s) - (xr[labels[row]] - m));
+      // A label outside [0, cols) gives a NaN loss, never a read outside the row: the host check
+      // (kernels/softmax.cc) is skipped while a CUDA graph is captured, and a replay checks
+      // nothing, so a bad label must still surface (as a non-finite loss) and corrupt nothing.
+      const std::int64_t label = labels[row];
+      row_loss[row] = label >= 0 && label < cols
+                          ? static_cast<double>(dev_log(s) - (xr[label] - m))
+                          : __longlong_as_double(0x7ff8000000000000LL);  // quiet NaN
     }
   }
 }

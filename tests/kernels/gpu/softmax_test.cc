@@ -2,6 +2,7 @@
 // the block-per-row path), batch 1, poisoned outputs, extreme logits, bitwise-reproducible loss.
 #include "kernels/softmax.h"
 
+#include <cmath>
 #include <gtest/gtest.h>
 #include <vector>
 
@@ -116,6 +117,23 @@ TEST(SoftmaxGpu, LossIsBitwiseReproducibleAndLabelsAreChecked) {
   EXPECT_TRUE(all_equal(a, b));
   const Tensor bad = Tensor::from_vector(std::vector<std::int64_t>{0, 37}, {2}).to(kGpu);
   EXPECT_THROW(softmax_cross_entropy_forward(x.narrow(0, 0, 2), bad), ValueError);
+}
+
+// The launcher itself (reached unchecked by a replayed CUDA graph): a label outside [0, C) makes
+// the loss NaN and reads nothing outside the row (compute-sanitizer would see that).
+TEST(SoftmaxGpu, OutOfRangeLabelGivesNanLossInTheKernel) {
+  CUDANET_REQUIRE_GPU();
+  const Stream stream = current_stream(kGpu);
+  for (const std::int64_t cols : {5, 1000}) {  // warp-per-row and block-per-row kernels
+    const Tensor x = random_tensor({3, cols}, DType::kFloat32, 7, -2, 2, kGpu);
+    for (const std::int64_t bad : {cols, std::int64_t{-1}, std::int64_t{1} << 40}) {
+      const Tensor labels = Tensor::from_vector(std::vector<std::int64_t>{0, bad, 1}, {3}).to(kGpu);
+      Tensor loss = poisoned({}, DType::kFloat32);
+      cuda::softmax_cross_entropy_forward(x.data_ptr(), labels.data<std::int64_t>(), nullptr,
+                                          loss.data_ptr(), 3, cols, DType::kFloat32, stream);
+      EXPECT_TRUE(std::isnan(loss.item())) << "label " << bad << ", " << cols << " classes";
+    }
+  }
 }
 
 }  // namespace
