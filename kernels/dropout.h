@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "core/random.h"
 #include "core/stream.h"
@@ -35,6 +36,52 @@ DropoutResult dropout_forward(const Tensor& x, double p, std::uint64_t seed, std
 DropoutResult dropout_forward(const Tensor& x, double p, Generator& generator);
 Tensor dropout_backward(const Tensor& dy, const Tensor& mask, double p);
 
+// ---- Fresh masks in replayed CUDA graphs ----
+// A captured dropout launch keeps its (seed, offset) as constants, so every replay of the graph
+// would draw the same mask. While a DropoutReplayShifts is installed on the calling thread
+// (train::TrainStep installs one while it captures a step), each Generator-based draw on a CUDA
+// tensor also reads a shift from device memory (one slot per generator) and adds it to its
+// offset when the kernel runs. Before each replay, prepare_replay() sets every slot to the
+// generator's offset now minus its offset when the capture began, and advances the generator by
+// what one step draws, as an eager step would: a replayed step then draws exactly the masks the
+// same step run eagerly would (so eager and graph training agree, and checkpoints hold the same
+// generator state). The generators must outlive the capture's graph.
+class DropoutReplayShifts {
+ public:
+  static constexpr int kMaxGenerators = 8;
+
+  // The slots, in memory of `device` (a CPU device serves the tests of the bookkeeping).
+  explicit DropoutReplayShifts(Device device);
+  // Forgets the generators of an earlier capture.
+  void begin_capture();
+  // During a capture, from dropout_forward(x, p, generator): `drawn` is what generator.advance
+  // returned for `counters` counters. Returns the device slot the launch reads its shift from.
+  // Throws ValueError when more than kMaxGenerators generators draw in one capture.
+  const std::uint64_t* record(Generator& generator, const GeneratorState& drawn,
+                              std::uint64_t counters);
+  // False when a recorded generator's seed changed since the capture: the captured seeds are
+  // stale and the graph must be captured again.
+  bool seeds_unchanged() const;
+  // Before a replay: writes the slots (queued on the current stream of the slots' device, the
+  // values passed by value) and, unless this is the replay right after the capture (whose draws
+  // the capture already reserved), advances each generator by its draws per step.
+  void prepare_replay(bool first_after_capture);
+  int generators() const { return static_cast<int>(entries_.size()); }
+  const Tensor& slots() const { return slots_; }
+
+ private:
+  struct Entry {
+    Generator* generator;
+    std::uint64_t seed, start, per_step;
+  };
+  Tensor slots_;  // [kMaxGenerators] of int64 storage, used as uint64
+  std::vector<Entry> entries_;
+};
+
+// Installs `shifts` for this thread's Generator-based dropout draws on CUDA tensors (nullptr:
+// none); returns the one installed before.
+DropoutReplayShifts* set_dropout_replay_shifts(DropoutReplayShifts* shifts);
+
 namespace cpu {
 // The reference, instantiated for float and double: n elements, scale = T(1 / (1 - p)).
 template <typename T>
@@ -47,9 +94,14 @@ void dropout_backward(const T* dy, const std::uint8_t* mask, T* dx, std::int64_t
 namespace cuda {
 // Device pointers on stream.device(); work queued on `stream`. dtype: float32 or float64;
 // scale is converted to it.
+// A non-null `offset_shift` (device memory) is read when the kernel runs and added to `offset`.
 void dropout_forward(const void* x, void* y, std::uint8_t* mask, std::int64_t n, double keep_prob,
                      double scale, std::uint64_t seed, std::uint64_t offset, DType dtype,
-                     const Stream& stream);
+                     const Stream& stream, const std::uint64_t* offset_shift = nullptr);
+// dst[i] = values[i] for i < n <= DropoutReplayShifts::kMaxGenerators, queued on `stream`; the
+// values travel as kernel arguments, so `values` need not outlive the call.
+void write_replay_shifts(std::uint64_t* dst, const std::uint64_t* values, int n,
+                         const Stream& stream);
 void dropout_backward(const void* dy, const std::uint8_t* mask, void* dx, std::int64_t n,
                       double scale, DType dtype, const Stream& stream);
 }  // namespace cuda

@@ -5,6 +5,7 @@
 #include "core/cuda_allocator.h"
 #include "core/cuda_runtime.h"
 #include "core/nvtx.h"
+#include "kernels/dropout.h"
 #include "train/anomaly.h"
 
 namespace cudanet::train {
@@ -82,11 +83,15 @@ StepOutput TrainStep::graphed(const Tensor& images, const Tensor& labels) {
       if (!static_images_.defined()) {
         static_images_ = Tensor::empty(images.shape(), images.dtype(), device);
         static_labels_ = Tensor::empty(labels.shape(), labels.dtype(), device);
+        dropout_shifts_ = std::make_unique<kernels::DropoutReplayShifts>(device);
       }
       static_images_.copy_(images);
       static_labels_.copy_(labels);
-      // The learning rate is baked into the graph: a change (without invalidate()) recaptures.
-      if (graph_.ready() && optimizer_.lr() != captured_lr_) graph_.reset();
+      // The learning rate and the dropout seeds are baked into the graph: a change (without
+      // invalidate()) captures again.
+      if (graph_.ready() &&
+          (optimizer_.lr() != captured_lr_ || !dropout_shifts_->seeds_unchanged()))
+        graph_.reset();
       if (!graph_.ready() && eager_on_static_ < options_.warmup) {
         static_out_ = eager(static_images_, static_labels_);
         ++eager_on_static_;
@@ -95,17 +100,24 @@ StepOutput TrainStep::graphed(const Tensor& images, const Tensor& labels) {
         if (!graph_.ready()) {
           static_out_ = StepOutput();  // the capture allocates the outputs anew
           captured_lr_ = optimizer_.lr();
+          dropout_shifts_->begin_capture();
           graph_.begin_capture(stream_);
+          kernels::DropoutReplayShifts* const previous =
+              kernels::set_dropout_replay_shifts(dropout_shifts_.get());
           try {
             static_out_ = eager(static_images_, static_labels_);
+            kernels::set_dropout_replay_shifts(previous);
             graph_.end_capture();
           } catch (...) {
+            kernels::set_dropout_replay_shifts(previous);
             graph_.abort_capture();
             throw;
           }
           ++captures_;
           captured_now = true;
         }
+        // Fresh dropout masks: the offsets an eager step would draw with (kernels/dropout.h).
+        dropout_shifts_->prepare_replay(captured_now);
         graph_.replay(stream_);
         ++replays_;
         // The capture ran optimizer.step() once on the host (for this first replay); every later

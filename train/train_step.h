@@ -26,10 +26,13 @@
 //  - The optimizer's step count advances on every replay (Optimizer::count_replayed_step).
 //  - The returned logits and loss of a graph step are the graph's static outputs: the next step
 //    overwrites them, so read (or copy) them before calling run() again.
-//  - Scalars baked in at capture: the learning rate (a step whose optimizer's lr() differs from
-//    the captured one captures again; the trainer also calls invalidate() at each epoch) and the
-//    dropout generator's (seed, offset), so a graph reuses its
-//    dropout masks until it is captured again (once per epoch in the trainer). SGD only (Adam's
+//  - Scalars baked in at capture: the learning rate and the dropout generators' seeds (a step
+//    whose optimizer's lr() or a generator's seed differs from the captured one captures again;
+//    the trainer also calls invalidate() at each epoch). Dropout offsets are not baked in: while
+//    capturing, the step installs a kernels::DropoutReplayShifts, and before each replay it sets
+//    per generator the shift from the captured offset to the generator's current one and
+//    advances the generator, so every replay draws the masks the same step run eagerly would
+//    (the generators must outlive the TrainStep's graph). SGD only (Adam's
 //    bias correction depends on the step count), no gradient clipping (it reads the norm on the
 //    host). Labels are range-checked on the host by the eager steps only (a capture skips the
 //    check: it cannot read device memory); in a replay a label outside [0, classes) makes the
@@ -44,6 +47,10 @@
 #include "layers/sequential.h"
 #include "train/cuda_graph.h"
 #include "train/optimizer.h"
+
+namespace cudanet::kernels {
+class DropoutReplayShifts;
+}  // namespace cudanet::kernels
 
 namespace cudanet::train {
 
@@ -91,6 +98,7 @@ class TrainStep {
   StepOutput static_out_;
   std::int64_t eager_on_static_ = 0;
   double captured_lr_ = 0;  // the optimizer's learning rate when graph_ was captured
+  std::unique_ptr<kernels::DropoutReplayShifts> dropout_shifts_;  // per-replay dropout offsets
   CudaGraph graph_;
   std::int64_t captures_ = 0, replays_ = 0;
 };

@@ -28,7 +28,10 @@ template <typename T>
 __global__ void dropout_forward_kernel(const T* __restrict__ x, T* __restrict__ y,
                                        std::uint8_t* __restrict__ mask, std::int64_t n,
                                        double keep_prob, T scale, std::uint64_t seed,
-                                       std::uint64_t offset) {
+                                       std::uint64_t offset,
+                                       const std::uint64_t* __restrict__ offset_shift) {
+  // A replayed CUDA graph draws fresh masks through the shift (see DropoutReplayShifts).
+  if (offset_shift != nullptr) offset += *offset_shift;
   const bool vector = aligned_to(x, 16) && aligned_to(y, 16) && aligned_to(mask, 4);
   const std::int64_t groups = (n + 3) / 4;
   CUDANET_GRID_STRIDE_LOOP(b, groups) {
@@ -80,22 +83,44 @@ __global__ void dropout_backward_kernel(const T* __restrict__ dy,
   }
 }
 
+struct ReplayShifts {
+  std::uint64_t v[DropoutReplayShifts::kMaxGenerators];
+};
+
+__global__ void write_replay_shifts_kernel(std::uint64_t* __restrict__ dst, ReplayShifts values,
+                                           int n) {
+  const int i = static_cast<int>(threadIdx.x);
+  if (i < n) dst[i] = values.v[i];
+}
+
 }  // namespace
+
+void write_replay_shifts(std::uint64_t* dst, const std::uint64_t* values, int n,
+                         const Stream& stream) {
+  CUDANET_CHECK(n >= 0 && n <= DropoutReplayShifts::kMaxGenerators, ValueError,
+                "write_replay_shifts: ", n, " slots");
+  if (n == 0) return;
+  ReplayShifts v{};
+  for (int i = 0; i < n; ++i) v.v[i] = values[i];
+  ::cudanet::cuda::DeviceGuard guard(stream.device().index());
+  write_replay_shifts_kernel<<<1, 32, 0, raw_stream(stream)>>>(dst, v, n);
+  CUDANET_LAUNCH_CHECK();
+}
 
 void dropout_forward(const void* x, void* y, std::uint8_t* mask, std::int64_t n, double keep_prob,
                      double scale, std::uint64_t seed, std::uint64_t offset, DType dtype,
-                     const Stream& stream) {
+                     const Stream& stream, const std::uint64_t* offset_shift) {
   if (n == 0) return;
   ::cudanet::cuda::DeviceGuard guard(stream.device().index());
   const unsigned blocks = blocks_for((n + 3) / 4);
   if (dtype == DType::kFloat64) {
     dropout_forward_kernel<double><<<blocks, kThreadsPerBlock, 0, raw_stream(stream)>>>(
         static_cast<const double*>(x), static_cast<double*>(y), mask, n, keep_prob, scale, seed,
-        offset);
+        offset, offset_shift);
   } else {
     dropout_forward_kernel<float><<<blocks, kThreadsPerBlock, 0, raw_stream(stream)>>>(
         static_cast<const float*>(x), static_cast<float*>(y), mask, n, keep_prob,
-        static_cast<float>(scale), seed, offset);
+        static_cast<float>(scale), seed, offset, offset_shift);
   }
   CUDANET_LAUNCH_CHECK();
 }

@@ -147,5 +147,73 @@ TEST(Dropout, RejectsBadArguments) {
   EXPECT_THROW(dropout_backward(x, Tensor(), 0.5), ValueError);
 }
 
+// The bookkeeping behind fresh dropout masks in replayed CUDA graphs, on CPU slots: per replay,
+// the shift from the captured offsets to the generator's current offset, and the generator moved
+// on by one step's draws, exactly as eager steps would move it.
+TEST(DropoutReplayShifts, ShiftsReproduceTheEagerOffsets) {
+  Generator a(11), b(12);
+  a.set_state({11, 100});
+  DropoutReplayShifts shifts(Device::cpu());
+  shifts.begin_capture();
+  // The captured step: two draws from a (5 and 3 counters), one from b (7).
+  const std::uint64_t* slot_a = shifts.record(a, a.advance(5), 5);
+  EXPECT_EQ(shifts.record(a, a.advance(3), 3), slot_a);
+  const std::uint64_t* slot_b = shifts.record(b, b.advance(7), 7);
+  EXPECT_NE(slot_a, slot_b);
+  EXPECT_EQ(shifts.generators(), 2);
+  const auto* base = static_cast<const std::uint64_t*>(shifts.slots().data_ptr());
+  EXPECT_TRUE(slot_a == base || slot_b == base);
+  // The replay right after the capture draws what the capture reserved: shift 0.
+  shifts.prepare_replay(true);
+  EXPECT_EQ(*slot_a, 0u);
+  EXPECT_EQ(*slot_b, 0u);
+  EXPECT_EQ(a.offset(), 108u);
+  EXPECT_EQ(b.offset(), 7u);
+  // The next replay: shift by one step's draws, and the generators move on by one step.
+  shifts.prepare_replay(false);
+  EXPECT_EQ(*slot_a, 8u);
+  EXPECT_EQ(*slot_b, 7u);
+  EXPECT_EQ(a.offset(), 116u);
+  EXPECT_EQ(b.offset(), 14u);
+  // An eager step in between (a partial batch drawing 2 from a) is accounted for.
+  a.advance(2);
+  shifts.prepare_replay(false);
+  EXPECT_EQ(*slot_a, 18u);  // offset 118 - captured 100
+  EXPECT_EQ(*slot_b, 14u);
+  // A generator moved back (set_state) still gets its exact offset, modulo 2^64.
+  a.set_state({11, 50});
+  shifts.prepare_replay(false);
+  EXPECT_EQ(100 + *slot_a, 50u);
+  EXPECT_TRUE(shifts.seeds_unchanged());
+  b.manual_seed(13);  // the captured seed is stale: the graph must be captured again
+  EXPECT_FALSE(shifts.seeds_unchanged());
+  shifts.begin_capture();
+  EXPECT_EQ(shifts.generators(), 0);
+  EXPECT_TRUE(shifts.seeds_unchanged());
+}
+
+TEST(DropoutReplayShifts, LimitsTheGeneratorsPerCapture) {
+  DropoutReplayShifts shifts(Device::cpu());
+  shifts.begin_capture();
+  std::vector<Generator> gens(DropoutReplayShifts::kMaxGenerators + 1);
+  for (int i = 0; i < DropoutReplayShifts::kMaxGenerators; ++i) {
+    shifts.record(gens[static_cast<std::size_t>(i)], gens[static_cast<std::size_t>(i)].advance(1),
+                  1);
+  }
+  EXPECT_THROW(shifts.record(gens.back(), gens.back().advance(1), 1), ValueError);
+}
+
+// Installed on the calling thread only, and ignored for CPU tensors (no graph there).
+TEST(DropoutReplayShifts, CpuDrawsIgnoreAnInstalledRecorder) {
+  DropoutReplayShifts shifts(Device::cpu());
+  shifts.begin_capture();
+  EXPECT_EQ(set_dropout_replay_shifts(&shifts), nullptr);
+  Generator g(3);
+  const Tensor x = testing::random_tensor({64}, DType::kFloat32, 1);
+  dropout_forward(x, 0.5, g);
+  EXPECT_EQ(set_dropout_replay_shifts(nullptr), &shifts);
+  EXPECT_EQ(shifts.generators(), 0);
+}
+
 }  // namespace
 }  // namespace cudanet::kernels

@@ -97,6 +97,29 @@ TEST(DropoutGpu, GeneratorOverloadMatchesTheCpu) {
   EXPECT_EQ(gpu_gen.offset(), 3u * 1000u);
 }
 
+// The per-replay shift of a captured draw (DropoutReplayShifts): the offset the kernel uses is
+// offset + *offset_shift, read when it runs; write_replay_shifts sets the slots on the stream.
+TEST(DropoutGpu, OffsetShiftFromDeviceMemory) {
+  CUDANET_REQUIRE_GPU();
+  const std::int64_t n = 1001;
+  const Tensor x = testing::random_tensor({n}, DType::kFloat32, 4);
+  const Tensor xd = x.to(kGpu);
+  DropoutReplayShifts shifts(kGpu);
+  Generator g(21);
+  shifts.begin_capture();
+  const std::uint64_t* slot = shifts.record(g, g.advance(300), 300);  // offset 0, 300 counters
+  shifts.prepare_replay(false);  // shift 300: what the next eager step would draw with
+  const Stream stream = current_stream(kGpu);
+  Tensor y = Tensor::empty({n}, DType::kFloat32, kGpu);
+  Tensor mask = Tensor::empty({n}, DType::kUInt8, kGpu);
+  cuda::dropout_forward(xd.data_ptr(), y.data_ptr(), mask.data<std::uint8_t>(), n, 0.5, 2.0, 21, 0,
+                        DType::kFloat32, stream, slot);
+  const DropoutResult ref = dropout_forward(x, 0.5, 21, 300);
+  EXPECT_TRUE(all_equal(mask.to(Device::cpu()), ref.mask));
+  EXPECT_TRUE(all_equal(y.to(Device::cpu()), ref.y));
+  EXPECT_EQ(g.offset(), 600u);
+}
+
 TEST(DropoutGpu, RejectsDeviceMismatch) {
   CUDANET_REQUIRE_GPU();
   const Tensor x = testing::random_tensor({8}, DType::kFloat32, 1);

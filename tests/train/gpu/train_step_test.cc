@@ -9,6 +9,7 @@
 #include "core/cuda_runtime.h"
 #include "kernels/common.h"
 #include "layers/models.h"
+#include "layers/normalization.h"
 #include "tensor_testing.h"
 #include "test_util.h"
 
@@ -20,14 +21,17 @@ struct Net {
   std::unique_ptr<Sgd> sgd;
 };
 
-// `name` without dropout (a graph reuses its captured masks; see train/train_step.h).
-Net make_net(const std::string& name, std::int64_t classes) {
+// `name` without dropout, or with dropout drawing from `dropout_rng`.
+Net make_net(const std::string& name, std::int64_t classes, Generator* dropout_rng = nullptr) {
   Generator g(7);
   layers::ModelOptions o;
   o.num_classes = classes;
-  o.dropout = 0;
+  if (dropout_rng == nullptr) o.dropout = 0;
   Net n;
   n.model = layers::make_model(name, g, o);
+  for (std::size_t i = 0; i < n.model->size(); ++i) {
+    if (auto* d = dynamic_cast<layers::Dropout*>(&n.model->at(i))) d->set_generator(dropout_rng);
+  }
   n.model->to(Device::cuda(0));
   kernels::SgdParams p;
   p.lr = 0.01;
@@ -108,6 +112,35 @@ TEST(TrainStep, GraphReplayEqualsEagerStepLeNet) {
 TEST(TrainStep, GraphReplayEqualsEagerStepAlexNet) {
   CUDANET_REQUIRE_GPU();
   graph_equals_eager("alexnet", 4, 10);  // conv, LRN, pooling, linear layers
+}
+
+// Replays draw fresh dropout masks: exactly those of the same steps run eagerly (one generator
+// per network, same seed), also across a partial batch and a reseeded generator.
+TEST(TrainStep, GraphReplaysDrawTheEagerDropoutMasks) {
+  CUDANET_REQUIRE_GPU();
+  if (cuda::caching_disabled(0)) GTEST_SKIP() << "caching bypassed: TrainStep runs eagerly";
+  kernels::set_deterministic(true);
+  Generator rng_e(99), rng_g(99);
+  Net eager = make_net("alexnet", 10, &rng_e), graphed = make_net("alexnet", 10, &rng_g);
+  TrainStep e(*eager.model, *eager.sgd, {false, 1});
+  TrainStep g(*graphed.model, *graphed.sgd, {true, 1});
+  for (int step = 0; step < 7; ++step) {
+    if (step == 5) {  // a new seed: the graph captures again
+      rng_e.manual_seed(5);
+      rng_g.manual_seed(5);
+    }
+    const std::int64_t b = step == 3 ? 3 : 4;  // step 3: a partial batch, eager in both
+    const Data d = batch("alexnet", b, 10, 200 + static_cast<std::uint64_t>(step));
+    const StepOutput oe = e.run(d.images, d.labels);
+    const StepOutput og = g.run(d.images, d.labels);
+    EXPECT_NEAR(og.loss.item(), oe.loss.item(), 1e-5 * std::abs(oe.loss.item()) + 1e-6)
+        << "step " << step;
+    expect_same_parameters(eager, graphed, step);
+    EXPECT_EQ(rng_g.state(), rng_e.state()) << "step " << step;
+  }
+  EXPECT_EQ(g.captures(), 2);  // steps 2 and 6 (1-based)
+  EXPECT_EQ(g.replays(), 5);   // steps 2, 3, 5, 6, 7
+  kernels::set_deterministic(false);
 }
 
 // CUDANET_SYNC_LAUNCHES synchronises after every kernel, which a capture forbids: eager steps.
