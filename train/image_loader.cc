@@ -288,7 +288,6 @@ Batch ImageLoader::issue(std::int64_t batch, bool wait, bool* ready) {
     std::memcpy(out.labels.data_ptr(), labels, label_bytes);
     return out;
   }
-  const Stream compute = current_stream(options_.device);
   {  // memory of the copy stream, so the copy never overwrites a block compute still reads
     cuda::StreamGuard guard(copy_stream_);
     out.images = Tensor::empty(shape, DType::kFloat32, options_.device);
@@ -298,9 +297,8 @@ Batch ImageLoader::issue(std::int64_t batch, bool wait, bool* ready) {
   cuda::copy_host_to_device(out.labels.data_ptr(), labels, label_bytes, copy_stream_, false);
   s.copied.record(copy_stream_);
   s.in_flight = true;
-  compute.wait(s.copied);
-  out.images.storage().record_stream(compute);
-  out.labels.storage().record_stream(compute);
+  // The consumer's stream waits for the copy only when next() hands the batch out: a batch
+  // issued early must not hold up the work queued before then (the current batch's step).
   return out;
 }
 
@@ -330,6 +328,16 @@ bool ImageLoader::next(Batch& out) {
       ahead_.reset();
     } else {
       batch = issue(b, /*wait=*/true, nullptr);
+    }
+    if (options_.device.is_cuda() && batch.size() > 0) {
+      // Work queued from now on (the consumer's step on this batch) waits for its copy; the block
+      // is used on that stream too. Done here rather than in issue(): the early copy of the next
+      // batch, queued below, then overlaps this batch's step instead of delaying it.
+      const Stream compute = current_stream(options_.device);
+      compute.wait(
+          slots_[static_cast<std::size_t>(b % static_cast<std::int64_t>(slots_.size()))]->copied);
+      batch.images.storage().record_stream(compute);
+      batch.labels.storage().record_stream(compute);
     }
     ++next_batch_;
     if (options_.device.is_cuda() && next_batch_ < num_batches()) {

@@ -14,9 +14,11 @@
 //    a batch slot of pinned host memory. There are `prefetch` slots: workers run at most that many
 //    batches ahead of the consumer (a bounded queue), so memory stays fixed.
 //  - For a GPU device the batch is copied on the device's copy stream into memory allocated for
-//    that stream, and the compute stream waits for the copy (an event), so the copy overlaps the
-//    work already queued. When the next batch is already decoded its copy is queued at once too,
-//    so it runs while the current batch trains. A slot is reused only after its copy finished.
+//    that stream, and the compute stream (current when next() hands the batch out) waits for the
+//    copy (an event), so the copy overlaps the work already queued. When the next batch is already
+//    decoded its copy is queued at once too, so it runs while the current batch trains (the
+//    compute stream waits for it only when that batch is handed out). A slot is reused only after
+//    its copy finished.
 //  - A file that cannot be read or is not a valid JPEG is skipped, counted in skipped(), and
 //    reported through the warn callback (default: a line on stderr); its batch is one sample
 //    shorter (a batch whose samples all failed is skipped). With strict = true the first such file
