@@ -5,6 +5,7 @@
 #include <cmath>
 #include <gtest/gtest.h>
 
+#include "core/config.h"
 #include "core/cuda_allocator.h"
 #include "core/cuda_runtime.h"
 #include "kernels/common.h"
@@ -22,7 +23,8 @@ struct Net {
 };
 
 // `name` without dropout, or with dropout drawing from `dropout_rng`.
-Net make_net(const std::string& name, std::int64_t classes, Generator* dropout_rng = nullptr) {
+Net make_net(const std::string& name, std::int64_t classes, Generator* dropout_rng = nullptr,
+             layers::Backend backend = layers::Backend::kNative) {
   Generator g(7);
   layers::ModelOptions o;
   o.num_classes = classes;
@@ -33,6 +35,7 @@ Net make_net(const std::string& name, std::int64_t classes, Generator* dropout_r
     if (auto* d = dynamic_cast<layers::Dropout*>(&n.model->at(i))) d->set_generator(dropout_rng);
   }
   n.model->to(Device::cuda(0));
+  n.model->set_backend(backend);
   kernels::SgdParams p;
   p.lr = 0.01;
   p.momentum = 0.9;
@@ -66,10 +69,12 @@ void expect_same_parameters(Net& a, Net& b, int step) {
   }
 }
 
-void graph_equals_eager(const std::string& name, std::int64_t b, std::int64_t classes) {
+void graph_equals_eager(const std::string& name, std::int64_t b, std::int64_t classes,
+                        layers::Backend backend = layers::Backend::kNative) {
   if (cuda::caching_disabled(0)) GTEST_SKIP() << "caching bypassed: TrainStep runs eagerly";
   kernels::set_deterministic(true);
-  Net eager = make_net(name, classes), graphed = make_net(name, classes);
+  Net eager = make_net(name, classes, nullptr, backend),
+      graphed = make_net(name, classes, nullptr, backend);
   TrainStep e(*eager.model, *eager.sgd, {false, 2});
   TrainStep g(*graphed.model, *graphed.sgd, {true, 2});
   for (int step = 0; step < 6; ++step) {
@@ -112,6 +117,17 @@ TEST(TrainStep, GraphReplayEqualsEagerStepLeNet) {
 TEST(TrainStep, GraphReplayEqualsEagerStepAlexNet) {
   CUDANET_REQUIRE_GPU();
   graph_equals_eager("alexnet", 4, 10);  // conv, LRN, pooling, linear layers
+}
+
+// The cuDNN backend inside a capture: convolution (algorithm chosen and workspace allocated in
+// the warm-up steps), pooling, LRN and activations through cuDNN handles bound to the step's
+// stream.
+TEST(TrainStep, GraphReplayEqualsEagerStepAlexNetCudnn) {
+#if !CUDANET_WITH_CUDNN
+  GTEST_SKIP() << "this build has no cuDNN (CUDANET_WITH_CUDNN=0)";
+#endif
+  CUDANET_REQUIRE_GPU();
+  graph_equals_eager("alexnet", 4, 10, layers::Backend::kCudnn);
 }
 
 // Replays draw fresh dropout masks: exactly those of the same steps run eagerly (one generator
