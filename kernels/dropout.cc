@@ -16,15 +16,17 @@ void check_p(double p, const char* op) {
 
 }  // namespace
 
-DropoutResult dropout_forward(const Tensor& x, double p, std::uint64_t seed, std::uint64_t offset) {
+DropoutResult dropout_forward(const Tensor& x, double p, std::uint64_t seed, std::uint64_t offset,
+                              bool store_mask) {
   constexpr const char* kOp = "dropout_forward";
   check_p(p, kOp);
   check_float_input(x, kOp, "x");
   const double keep_prob = 1.0 - p;
   const double scale = 1.0 / keep_prob;
   DropoutResult r{Tensor::empty(x.shape(), x.dtype(), x.device()),
-                  Tensor::empty(x.shape(), DType::kUInt8, x.device())};
-  std::uint8_t* mask = r.mask.data<std::uint8_t>();
+                  store_mask ? Tensor::empty(x.shape(), DType::kUInt8, x.device()) : Tensor(), seed,
+                  offset};
+  std::uint8_t* mask = store_mask ? r.mask.data<std::uint8_t>() : nullptr;
   if (x.device().is_cpu()) {
     if (x.dtype() == DType::kFloat32) {
       cpu::dropout_forward<float>(x.data<float>(), r.y.data<float>(), mask, x.numel(), keep_prob,
@@ -44,12 +46,12 @@ DropoutResult dropout_forward(const Tensor& x, double p, std::uint64_t seed, std
   return r;
 }
 
-DropoutResult dropout_forward(const Tensor& x, double p, Generator& generator) {
+DropoutResult dropout_forward(const Tensor& x, double p, Generator& generator, bool store_mask) {
   // Check before advancing, so a rejected call leaves the generator alone.
   check_p(p, "dropout_forward");
   check_float_input(x, "dropout_forward", "x");
   const GeneratorState s = generator.advance(philox_counters(DType::kFloat32, x.numel()));
-  return dropout_forward(x, p, s.seed, s.offset);
+  return dropout_forward(x, p, s.seed, s.offset, store_mask);
 }
 
 Tensor dropout_backward(const Tensor& dy, const Tensor& mask, double p) {
@@ -77,6 +79,32 @@ Tensor dropout_backward(const Tensor& dy, const Tensor& mask, double p) {
 #if CUDANET_WITH_CUDA
     cuda::dropout_backward(dy.data_ptr(), mask.data<std::uint8_t>(), dx.data_ptr(), dy.numel(),
                            scale, dy.dtype(), current_stream(dy.device()));
+#else
+    CUDANET_THROW(CudaError, kOp, ": this cudanet was built without CUDA");
+#endif
+  }
+  return dx;
+}
+
+Tensor dropout_backward(const Tensor& dy, double p, std::uint64_t seed, std::uint64_t offset) {
+  constexpr const char* kOp = "dropout_backward";
+  check_p(p, kOp);
+  check_float_input(dy, kOp, "dy");
+  const double keep_prob = 1.0 - p;
+  const double scale = 1.0 / keep_prob;
+  Tensor dx = Tensor::empty(dy.shape(), dy.dtype(), dy.device());
+  if (dy.device().is_cpu()) {
+    if (dy.dtype() == DType::kFloat32) {
+      cpu::dropout_backward<float>(dy.data<float>(), dx.data<float>(), dy.numel(), keep_prob,
+                                   static_cast<float>(scale), seed, offset);
+    } else {
+      cpu::dropout_backward<double>(dy.data<double>(), dx.data<double>(), dy.numel(), keep_prob,
+                                    scale, seed, offset);
+    }
+  } else {
+#if CUDANET_WITH_CUDA
+    cuda::dropout_backward(dy.data_ptr(), dx.data_ptr(), dy.numel(), keep_prob, scale, seed, offset,
+                           dy.dtype(), current_stream(dy.device()));
 #else
     CUDANET_THROW(CudaError, kOp, ": this cudanet was built without CUDA");
 #endif
