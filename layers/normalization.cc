@@ -90,7 +90,7 @@ Tensor BatchNorm2d::forward(const Tensor& x, Mode mode) {
   namespace cudnn = kernels::cudnn;
   cudnn_ = use_cudnn(x);
   if (mode == Mode::kEval) {
-    x_ = Tensor();
+    x_ = save_mean_ = save_inv_std_ = Tensor();
     if (cudnn_) {
       return cudnn::batchnorm_forward_inference(x, weight_.value, bias_.value, running_mean_,
                                                 running_var_, params_);
@@ -130,18 +130,21 @@ std::string Dropout::describe() const {
 
 Tensor Dropout::forward(const Tensor& x, Mode mode) {
   identity_ = mode == Mode::kEval || p_ == 0;
-  mask_ = Tensor();
+  saved_ = false;
   if (identity_) return x;
-  kernels::DropoutResult r =
-      kernels::dropout_forward(x, p_, generator_ ? *generator_ : default_generator());
-  mask_ = r.mask;
+  kernels::DropoutResult r = kernels::dropout_forward(
+      x, p_, generator_ ? *generator_ : default_generator(), /*store_mask=*/false);
+  seed_ = r.seed;
+  offset_ = r.offset;
+  saved_ = true;
   return r.y;
 }
 
 Tensor Dropout::backward(const Tensor& dy) {
   if (identity_) return dy;
-  require_saved(mask_, "mask");
-  return kernels::dropout_backward(dy, mask_, p_);
+  CUDANET_CHECK(saved_, ValueError, type(),
+                ".backward: no mask saved; run forward in training mode first");
+  return kernels::dropout_backward(dy, p_, seed_, offset_);
 }
 
 }  // namespace cudanet::layers

@@ -18,6 +18,9 @@ class LocalResponseNorm : public Layer {
   Shape output_shape(const Shape& input) const override;
   Tensor forward(const Tensor& x, Mode mode) override;
   Tensor backward(const Tensor& dy) override;
+  MemoryTraits memory_traits(Device, bool) const override { return {true, true, false, false}; }
+  std::vector<Tensor> saved_tensors() const override { return {x_, y_, scale_}; }
+  void release_saved() override { x_ = y_ = scale_ = Tensor(); }
 
  private:
   kernels::LrnParams params_;
@@ -40,6 +43,9 @@ class BatchNorm2d : public Layer {
   std::vector<NamedTensor> buffers() override {
     return {{"running_mean", &running_mean_}, {"running_var", &running_var_}};
   }
+  MemoryTraits memory_traits(Device, bool) const override { return {true, false, false, false}; }
+  std::vector<Tensor> saved_tensors() const override { return {x_, save_mean_, save_inv_std_}; }
+  void release_saved() override { x_ = save_mean_ = save_inv_std_ = Tensor(); }
 
  private:
   std::int64_t channels_;
@@ -53,7 +59,8 @@ class BatchNorm2d : public Layer {
 // Inverted dropout: in training each element is kept with probability 1 − p and scaled by
 // 1/(1 − p); in evaluation the identity. The mask comes from the Philox stream of `generator`
 // (the default generator unless set), so the same generator state gives the same mask on CPU
-// and GPU.
+// and GPU. No mask is stored: forward keeps the draw's (seed, offset) and backward regenerates
+// the mask from them (kernels/dropout.h), so dropout saves no activation memory at all.
 class Dropout : public Layer {
  public:
   explicit Dropout(double p = 0.5);
@@ -62,12 +69,16 @@ class Dropout : public Layer {
   Shape output_shape(const Shape& input) const override { return input; }
   Tensor forward(const Tensor& x, Mode mode) override;
   Tensor backward(const Tensor& dy) override;
+  // Backward reads nothing; the output is the input itself in evaluation or for p = 0.
+  MemoryTraits memory_traits(Device, bool) const override { return {false, false, true, false}; }
+  void release_saved() override { saved_ = false; }
   void set_generator(Generator* generator) { generator_ = generator; }
 
  private:
   double p_;
   Generator* generator_ = nullptr;
-  Tensor mask_;
+  std::uint64_t seed_ = 0, offset_ = 0;  // the last training forward's draw
+  bool saved_ = false;
   bool identity_ = false;
 };
 
