@@ -31,22 +31,12 @@ Shape LocalResponseNorm::output_shape(const Shape& input) const {
 Tensor LocalResponseNorm::forward(const Tensor& x, Mode mode) {
   output_shape(x.shape());
   cudnn_ = use_cudnn(x) && kernels::cudnn::supports(params_);
-  if (cudnn_) {
-    Tensor y = kernels::cudnn::lrn_forward(x, params_);
-    x_ = mode == Mode::kTrain ? x : Tensor();
-    y_ = mode == Mode::kTrain ? y : Tensor();
-    scale_ = Tensor();
-    return y;
-  }
-  Tensor scale;
-  Tensor y = kernels::lrn_forward(x, params_, mode == Mode::kTrain ? &scale : nullptr);
-  if (mode == Mode::kTrain) {
-    x_ = x;
-    y_ = y;
-    scale_ = scale;
-  } else {
-    x_ = y_ = scale_ = Tensor();
-  }
+  // Native kernels: no scale is kept, the backward recomputes it from x bit for bit
+  // (kernels/lrn.h).
+  Tensor y =
+      cudnn_ ? kernels::cudnn::lrn_forward(x, params_) : kernels::lrn_forward(x, params_, nullptr);
+  x_ = mode == Mode::kTrain ? x : Tensor();
+  y_ = mode == Mode::kTrain ? y : Tensor();
   return y;
 }
 
@@ -55,8 +45,8 @@ Tensor LocalResponseNorm::backward(const Tensor& dy) {
     require_saved(y_, "output");
     return kernels::cudnn::lrn_backward(dy, x_, y_, params_);
   }
-  require_saved(scale_, "scale");
-  return kernels::lrn_backward(dy, x_, y_, scale_, params_);
+  require_saved(y_, "output");
+  return kernels::lrn_backward(dy, x_, y_, Tensor(), params_);
 }
 
 // ---- BatchNorm2d -------------------------------------------------------------------------------

@@ -9,6 +9,8 @@
 namespace cudanet::layers {
 
 // b = a / (k + α/n · Σ a²)^β across n neighbouring channels (PyTorch's LocalResponseNorm).
+// Training keeps the input and output for the backward; the native kernels recompute the scale
+// from the input there (bitwise the forward's), so it is not kept.
 class LocalResponseNorm : public Layer {
  public:
   explicit LocalResponseNorm(std::int64_t size = 5, double alpha = 1e-4, double beta = 0.75,
@@ -19,13 +21,13 @@ class LocalResponseNorm : public Layer {
   Tensor forward(const Tensor& x, Mode mode) override;
   Tensor backward(const Tensor& dy) override;
   MemoryTraits memory_traits(Device, bool) const override { return {true, true, false, false}; }
-  std::vector<Tensor> saved_tensors() const override { return {x_, y_, scale_}; }
-  void release_saved() override { x_ = y_ = scale_ = Tensor(); }
+  std::vector<Tensor> saved_tensors() const override { return {x_, y_}; }
+  void release_saved() override { x_ = y_ = Tensor(); }
 
  private:
   kernels::LrnParams params_;
-  Tensor x_, y_, scale_;  // the cuDNN path saves x and y only
-  bool cudnn_ = false;    // whether the last forward ran on cuDNN
+  Tensor x_, y_;
+  bool cudnn_ = false;  // whether the last forward ran on cuDNN
 };
 
 // Batch normalisation per channel of NCHW input: batch statistics in training (updating the
