@@ -5,8 +5,9 @@
 //   cudanet_memory_report [--models alexnet,alexnet-owt] [--batch 2] [--scale-to 128]
 //
 // Columns: the bytes each layer's saved tensors add (a storage another layer already holds counts
-// once, at its first holder), without the plan ("before": also the uint8 dropout mask the layers
-// kept before the mask was regenerated) and with it ("after"); then the totals at --batch and,
+// once, at its first holder), without the plan ("before": what the layers kept before the memory
+// plan, i.e. these plus the uint8 dropout mask and LRN's scale, both recomputed now) and with it
+// ("after"); then the totals at --batch and,
 // scaled linearly, at --scale-to (every saved tensor has the batch as its first dimension, so the
 // bytes are exactly proportional: run with two batch sizes to see it). The peak is measured over
 // zero_grad, forward, loss and backward_parameters of a second step, above the parameters,
@@ -130,15 +131,18 @@ void report(const std::string& model, const Options& o) {
   std::printf("\n### %s, batch %lld (MiB at batch %lld in brackets)\n\n", model.c_str(),
               static_cast<long long>(o.batch), static_cast<long long>(o.scale_to));
   std::printf("| layer | output | saved before | saved after | note |\n|---|---|---|---|---|\n");
-  std::int64_t masks = 0;
+  std::int64_t no_longer_kept = 0;
   for (std::size_t i = 0; i < net->size(); ++i) {
     const Shape out = net->at(i).output_shape(shape);
     std::int64_t old = before.per_layer[i];
+    std::int64_t n = 1;
+    for (std::int64_t d : shape) n *= d;
     if (dynamic_cast<layers::Dropout*>(&net->at(i)) != nullptr) {
-      std::int64_t n = 1;
-      for (std::int64_t d : shape) n *= d;
       old += n;  // the uint8 mask the layer used to keep
-      masks += n;
+      no_longer_kept += n;
+    } else if (dynamic_cast<layers::LocalResponseNorm*>(&net->at(i)) != nullptr) {
+      old += n * 4;  // the float32 scale it used to keep
+      no_longer_kept += n * 4;
     }
     std::string note = plan[i] ? "in place" : "";
     if (old != 0 || after.per_layer[i] != 0) {
@@ -149,14 +153,14 @@ void report(const std::string& model, const Options& o) {
     }
     shape = out;
   }
-  const std::int64_t total_before = before.saved + masks;
+  const std::int64_t total_before = before.saved + no_longer_kept;
   std::printf("| **total saved** | | %lld (%s) | %lld (%s) | %.1f%% less |\n",
               static_cast<long long>(total_before), mib(total_before * scale).c_str(),
               static_cast<long long>(after.saved), mib(after.saved * scale).c_str(),
               100.0 * (1.0 - static_cast<double>(after.saved) / static_cast<double>(total_before)));
   std::printf(
       "| **step peak** (measured, batch %lld) | | %lld (%s MiB) | %lld (%s MiB) | "
-      "%.1f%% less (before: plan off, masks regenerated) |\n",
+      "%.1f%% less (plan off vs on; masks and scales recomputed in both) |\n",
       static_cast<long long>(o.batch), static_cast<long long>(before.peak),
       mib(before.peak).c_str(), static_cast<long long>(after.peak), mib(after.peak).c_str(),
       100.0 * (1.0 - static_cast<double>(after.peak) / static_cast<double>(before.peak)));
