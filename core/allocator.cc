@@ -60,6 +60,17 @@ Allocator& cpu_allocator() {
   return *allocator;
 }
 
+HostCacheStats cpu_memory_stats() {
+  auto* caching = dynamic_cast<HostCachingAllocator*>(&cpu_allocator());
+  return caching != nullptr ? caching->stats() : HostCacheStats{};
+}
+
+void reset_cpu_peak_memory_stats() {
+  if (auto* caching = dynamic_cast<HostCachingAllocator*>(&cpu_allocator())) {
+    caching->reset_peak_stats();
+  }
+}
+
 Allocator& get_allocator(Device device) {
   if (device.is_cpu()) return cpu_allocator();
   return cuda::caching_allocator(device.index());

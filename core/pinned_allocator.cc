@@ -85,9 +85,13 @@ DataPtr HostCachingAllocator::allocate(std::size_t nbytes, const Stream& stream)
   }
   Block& block = blocks_.at(ptr);
   block.in_use = true;
+  block.requested = nbytes;
   add_use(block, stream);
   ++stats_.allocations;
   stats_.allocated_bytes += static_cast<std::int64_t>(size);
+  stats_.requested_bytes += static_cast<std::int64_t>(nbytes);
+  stats_.peak_allocated_bytes = std::max(stats_.peak_allocated_bytes, stats_.allocated_bytes);
+  stats_.peak_requested_bytes = std::max(stats_.peak_requested_bytes, stats_.requested_bytes);
   return DataPtr(ptr, this, &HostCachingAllocator::deleter, Device::cpu());
 }
 
@@ -143,6 +147,8 @@ void HostCachingAllocator::free(void* ptr) {
   block.streams.clear();
   --stats_.allocations;
   stats_.allocated_bytes -= size;
+  stats_.requested_bytes -= static_cast<std::int64_t>(block.requested);
+  block.requested = 0;
   if (events.empty()) {
     cached_[block.size].push_back(ptr);
     stats_.cached_bytes += size;
@@ -193,6 +199,12 @@ void HostCachingAllocator::empty_cache() {
 HostCacheStats HostCachingAllocator::stats() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return stats_;
+}
+
+void HostCachingAllocator::reset_peak_stats() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  stats_.peak_allocated_bytes = stats_.allocated_bytes;
+  stats_.peak_requested_bytes = stats_.requested_bytes;
 }
 
 namespace {

@@ -53,8 +53,11 @@ class HostMemoryBackend {
 std::unique_ptr<HostMemoryBackend> make_aligned_host_backend();
 
 struct HostCacheStats {
-  std::int64_t allocations = 0;            // blocks held by users
-  std::int64_t allocated_bytes = 0;        // their size-class bytes
+  std::int64_t allocations = 0;           // blocks held by users
+  std::int64_t allocated_bytes = 0;       // their size-class bytes
+  std::int64_t requested_bytes = 0;       // the bytes users asked for (before size classes)
+  std::int64_t peak_allocated_bytes = 0;  // maxima since creation or reset_peak_stats()
+  std::int64_t peak_requested_bytes = 0;
   std::int64_t cached_bytes = 0;           // free blocks ready for reuse
   std::int64_t awaiting_events_bytes = 0;  // freed blocks still used by a stream
   std::int64_t reserved_bytes = 0;         // held from the backend
@@ -79,6 +82,8 @@ class HostCachingAllocator final : public Allocator {
   // Returns every cached (free, unused) block to the backend.
   void empty_cache();
   HostCacheStats stats() const;
+  // Starts the peaks afresh from the current values.
+  void reset_peak_stats();
   static std::size_t size_class(std::size_t nbytes);
 
  private:
@@ -87,6 +92,7 @@ class HostCachingAllocator final : public Allocator {
     bool in_use = false;
     int pending_events = 0;
     std::vector<Stream> streams;  // CUDA streams the block is used on
+    std::size_t requested = 0;    // the user's bytes while in use
   };
   struct PendingEvent {
     HostMemoryBackend::EventId event;
@@ -110,6 +116,11 @@ class HostCachingAllocator final : public Allocator {
 // The process-wide pinned host allocator (see the note above for its fallback).
 Allocator& pinned_allocator();
 HostCacheStats pinned_memory_stats();
+// The same statistics of the CPU tensor allocator (core/allocator.h's cpu_allocator()): what a
+// CPU run holds now and at most, e.g. over one training step. All zero with CUDANET_NO_CACHING=1
+// (tensors then bypass the cache).
+HostCacheStats cpu_memory_stats();
+void reset_cpu_peak_memory_stats();
 void pinned_empty_cache();
 
 }  // namespace cudanet

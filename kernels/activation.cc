@@ -63,6 +63,29 @@ Tensor activation_forward(Activation kind, const Tensor& x, double negative_slop
   return y;
 }
 
+void activation_forward_inplace(Activation kind, const Tensor& x, double negative_slope) {
+  const std::string op = op_name(kind, "forward_inplace");
+  check_kind_and_slope(kind, negative_slope, op);
+  check_float_input(x, op.c_str(), "x");
+  if (x.device().is_cpu()) {
+    // The reference's loops read element i before writing it: y may be x.
+    if (x.dtype() == DType::kFloat32) {
+      cpu::activation_forward<float>(kind, x.data<float>(), x.data<float>(), x.numel(),
+                                     static_cast<float>(negative_slope));
+    } else {
+      cpu::activation_forward<double>(kind, x.data<double>(), x.data<double>(), x.numel(),
+                                      negative_slope);
+    }
+  } else {
+#if CUDANET_WITH_CUDA
+    cuda::activation_forward_inplace(kind, x.data_ptr(), x.numel(), negative_slope, x.dtype(),
+                                     current_stream(x.device()));
+#else
+    CUDANET_THROW(CudaError, op, ": this cudanet was built without CUDA");
+#endif
+  }
+}
+
 Tensor activation_backward(Activation kind, const Tensor& dy, const Tensor& x_or_y,
                            double negative_slope) {
   const std::string op = op_name(kind, "backward");

@@ -30,6 +30,11 @@ const char* activation_name(Activation kind);  // "relu", "leaky_relu", "sigmoid
 Tensor activation_forward(Activation kind, const Tensor& x, double negative_slope = 0.01);
 Tensor activation_backward(Activation kind, const Tensor& dy, const Tensor& x_or_y,
                            double negative_slope = 0.01);
+// The forward in place: x's elements are replaced by the activation's (bitwise the values
+// activation_forward returns). For ReLU, and leaky ReLU with negative_slope >= 0, y > 0 exactly
+// where x > 0 (NaN and -0 included), so the backward may then take y for x and gives the same dx
+// bit for bit: that is what lets a network run these activations in place (docs/memory.md).
+void activation_forward_inplace(Activation kind, const Tensor& x, double negative_slope = 0.01);
 
 Tensor relu_forward(const Tensor& x);
 Tensor relu_backward(const Tensor& dy, const Tensor& x);
@@ -55,6 +60,8 @@ void activation_forward(Activation kind, const void* x, void* y, std::int64_t n,
                         double negative_slope, DType dtype, const Stream& stream);
 void activation_backward(Activation kind, const void* dy, const void* x_or_y, void* dx,
                          std::int64_t n, double negative_slope, DType dtype, const Stream& stream);
+void activation_forward_inplace(Activation kind, void* x, std::int64_t n, double negative_slope,
+                                DType dtype, const Stream& stream);
 }  // namespace cuda
 
 }  // namespace cudanet::kernels

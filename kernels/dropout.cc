@@ -18,15 +18,16 @@ void check_p(double p, const char* op) {
 thread_local DropoutReplayShifts* t_replay_shifts = nullptr;
 
 DropoutResult forward_impl(const Tensor& x, double p, std::uint64_t seed, std::uint64_t offset,
-                           const std::uint64_t* offset_shift) {
+                           const std::uint64_t* offset_shift, bool store_mask) {
   constexpr const char* kOp = "dropout_forward";
   check_p(p, kOp);
   check_float_input(x, kOp, "x");
   const double keep_prob = 1.0 - p;
   const double scale = 1.0 / keep_prob;
   DropoutResult r{Tensor::empty(x.shape(), x.dtype(), x.device()),
-                  Tensor::empty(x.shape(), DType::kUInt8, x.device())};
-  std::uint8_t* mask = r.mask.data<std::uint8_t>();
+                  store_mask ? Tensor::empty(x.shape(), DType::kUInt8, x.device()) : Tensor(), seed,
+                  offset, offset_shift};
+  std::uint8_t* mask = store_mask ? r.mask.data<std::uint8_t>() : nullptr;
   if (x.device().is_cpu()) {
     if (x.dtype() == DType::kFloat32) {
       cpu::dropout_forward<float>(x.data<float>(), r.y.data<float>(), mask, x.numel(), keep_prob,
@@ -49,11 +50,12 @@ DropoutResult forward_impl(const Tensor& x, double p, std::uint64_t seed, std::u
 
 }  // namespace
 
-DropoutResult dropout_forward(const Tensor& x, double p, std::uint64_t seed, std::uint64_t offset) {
-  return forward_impl(x, p, seed, offset, nullptr);
+DropoutResult dropout_forward(const Tensor& x, double p, std::uint64_t seed, std::uint64_t offset,
+                              bool store_mask) {
+  return forward_impl(x, p, seed, offset, nullptr, store_mask);
 }
 
-DropoutResult dropout_forward(const Tensor& x, double p, Generator& generator) {
+DropoutResult dropout_forward(const Tensor& x, double p, Generator& generator, bool store_mask) {
   // Check before advancing, so a rejected call leaves the generator alone.
   check_p(p, "dropout_forward");
   check_float_input(x, "dropout_forward", "x");
@@ -63,7 +65,7 @@ DropoutResult dropout_forward(const Tensor& x, double p, Generator& generator) {
   if (t_replay_shifts != nullptr && x.device().is_cuda()) {
     shift = t_replay_shifts->record(generator, s, counters);
   }
-  return forward_impl(x, p, s.seed, s.offset, shift);
+  return forward_impl(x, p, s.seed, s.offset, shift, store_mask);
 }
 
 DropoutReplayShifts* set_dropout_replay_shifts(DropoutReplayShifts* shifts) {
@@ -145,6 +147,36 @@ Tensor dropout_backward(const Tensor& dy, const Tensor& mask, double p) {
     cuda::dropout_backward(dy.data_ptr(), mask.data<std::uint8_t>(), dx.data_ptr(), dy.numel(),
                            scale, dy.dtype(), current_stream(dy.device()));
 #else
+    CUDANET_THROW(CudaError, kOp, ": this cudanet was built without CUDA");
+#endif
+  }
+  return dx;
+}
+
+Tensor dropout_backward(const Tensor& dy, double p, std::uint64_t seed, std::uint64_t offset,
+                        const std::uint64_t* offset_shift) {
+  constexpr const char* kOp = "dropout_backward";
+  check_p(p, kOp);
+  check_float_input(dy, kOp, "dy");
+  const double keep_prob = 1.0 - p;
+  const double scale = 1.0 / keep_prob;
+  Tensor dx = Tensor::empty(dy.shape(), dy.dtype(), dy.device());
+  if (dy.device().is_cpu()) {
+    CUDANET_CHECK(offset_shift == nullptr, ValueError, kOp,
+                  ": an offset shift in device memory needs a CUDA tensor");
+    if (dy.dtype() == DType::kFloat32) {
+      cpu::dropout_backward<float>(dy.data<float>(), dx.data<float>(), dy.numel(), keep_prob,
+                                   static_cast<float>(scale), seed, offset);
+    } else {
+      cpu::dropout_backward<double>(dy.data<double>(), dx.data<double>(), dy.numel(), keep_prob,
+                                    scale, seed, offset);
+    }
+  } else {
+#if CUDANET_WITH_CUDA
+    cuda::dropout_backward(dy.data_ptr(), dx.data_ptr(), dy.numel(), keep_prob, scale, seed, offset,
+                           dy.dtype(), current_stream(dy.device()), offset_shift);
+#else
+    (void)offset_shift;
     CUDANET_THROW(CudaError, kOp, ": this cudanet was built without CUDA");
 #endif
   }

@@ -6,6 +6,12 @@
 //   y_i    = keep_i ? x_i * scale : 0,                scale = T(1 / (1 - p)) (computed in double)
 //   dx_i   = mask_i ? dy_i * scale : 0
 //
+// Since keep_i is a pure function of (seed, offset, i), the backward can also regenerate it
+// instead of reading a stored mask: dropout_backward(dy, p, seed, offset) returns the same dx, bit
+// for bit, as dropout_backward(dy, mask, p) with the mask of dropout_forward(x, p, seed, offset).
+// A layer then keeps (seed, offset, p) — 16 bytes — instead of one byte per element, and the
+// forward may skip the mask (store_mask = false; DropoutResult::mask is undefined then).
+//
 // So the mask is the one Tensor::bernoulli_(1 - p) would draw with the same (seed, offset), for
 // any dtype, on either device: element i depends only on (seed, offset, i). The keep probability
 // is 1 - p rounded up to a multiple of 2^-24. p must lie in [0, 1); p = 0 keeps everything
@@ -28,13 +34,22 @@ namespace cudanet::kernels {
 
 struct DropoutResult {
   Tensor y;
-  Tensor mask;  // uint8, shaped like x: 1 kept, 0 dropped
+  Tensor mask;  // uint8, shaped like x: 1 kept, 0 dropped (undefined when not stored)
+  std::uint64_t seed = 0, offset = 0;  // the draw's Philox stream, for the regenerating backward
+  // In a captured CUDA graph, the device slot whose value the kernel added to `offset` when it
+  // ran (see DropoutReplayShifts); the regenerating backward must add the same. Else null.
+  const std::uint64_t* offset_shift = nullptr;
 };
 
 // ---- Tensor level: x of any shape, contiguous, float32 or float64 ----
-DropoutResult dropout_forward(const Tensor& x, double p, std::uint64_t seed, std::uint64_t offset);
-DropoutResult dropout_forward(const Tensor& x, double p, Generator& generator);
+DropoutResult dropout_forward(const Tensor& x, double p, std::uint64_t seed, std::uint64_t offset,
+                              bool store_mask = true);
+DropoutResult dropout_forward(const Tensor& x, double p, Generator& generator,
+                              bool store_mask = true);
 Tensor dropout_backward(const Tensor& dy, const Tensor& mask, double p);
+// The backward from the forward's (seed, offset, offset_shift): keep_i regenerated, no mask read.
+Tensor dropout_backward(const Tensor& dy, double p, std::uint64_t seed, std::uint64_t offset,
+                        const std::uint64_t* offset_shift = nullptr);
 
 // ---- Fresh masks in replayed CUDA graphs ----
 // A captured dropout launch keeps its (seed, offset) as constants, so every replay of the graph
@@ -84,17 +99,22 @@ DropoutReplayShifts* set_dropout_replay_shifts(DropoutReplayShifts* shifts);
 
 namespace cpu {
 // The reference, instantiated for float and double: n elements, scale = T(1 / (1 - p)).
+// `mask` may be null in the forward (nothing is stored then).
 template <typename T>
 void dropout_forward(const T* x, T* y, std::uint8_t* mask, std::int64_t n, double keep_prob,
                      T scale, std::uint64_t seed, std::uint64_t offset);
 template <typename T>
 void dropout_backward(const T* dy, const std::uint8_t* mask, T* dx, std::int64_t n, T scale);
+// The backward with keep_i regenerated from (seed, offset).
+template <typename T>
+void dropout_backward(const T* dy, T* dx, std::int64_t n, double keep_prob, T scale,
+                      std::uint64_t seed, std::uint64_t offset);
 }  // namespace cpu
 
 namespace cuda {
 // Device pointers on stream.device(); work queued on `stream`. dtype: float32 or float64;
-// scale is converted to it.
-// A non-null `offset_shift` (device memory) is read when the kernel runs and added to `offset`.
+// scale is converted to it. `mask` may be null in the forward. A non-null `offset_shift` (device
+// memory) is read when the kernel runs and added to `offset`.
 void dropout_forward(const void* x, void* y, std::uint8_t* mask, std::int64_t n, double keep_prob,
                      double scale, std::uint64_t seed, std::uint64_t offset, DType dtype,
                      const Stream& stream, const std::uint64_t* offset_shift = nullptr);
@@ -104,6 +124,9 @@ void write_replay_shifts(std::uint64_t* dst, const std::uint64_t* values, int n,
                          const Stream& stream);
 void dropout_backward(const void* dy, const std::uint8_t* mask, void* dx, std::int64_t n,
                       double scale, DType dtype, const Stream& stream);
+void dropout_backward(const void* dy, void* dx, std::int64_t n, double keep_prob, double scale,
+                      std::uint64_t seed, std::uint64_t offset, DType dtype, const Stream& stream,
+                      const std::uint64_t* offset_shift = nullptr);
 }  // namespace cuda
 
 }  // namespace cudanet::kernels

@@ -60,25 +60,31 @@ Tensor lrn_backward(const Tensor& dy, const Tensor& x, const Tensor& y, const Te
   check_float_input(dy, kOp, "dy");
   check_float_input(x, kOp, "x");
   check_float_input(y, kOp, "y");
-  check_float_input(scale, kOp, "scale");
-  check_same_device_dtype(dy, {&x, &y, &scale}, kOp);
+  const bool saved_scale = scale.defined();  // else recomputed from x
+  if (saved_scale) {
+    check_float_input(scale, kOp, "scale");
+    check_same_device_dtype(dy, {&x, &y, &scale}, kOp);
+  } else {
+    check_same_device_dtype(dy, {&x, &y}, kOp);
+  }
   const LrnGeometry g = lrn_geometry(x.shape(), p, kOp);
   check_shape(dy, x.shape(), kOp, "dy");
   check_shape(y, x.shape(), kOp, "y");
-  check_shape(scale, x.shape(), kOp, "scale");
+  if (saved_scale) check_shape(scale, x.shape(), kOp, "scale");
   Tensor dx = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (x.device().is_cpu()) {
     if (x.dtype() == DType::kFloat32) {
       cpu::lrn_backward<float>(dy.data<float>(), x.data<float>(), y.data<float>(),
-                               scale.data<float>(), dx.data<float>(), g);
+                               saved_scale ? scale.data<float>() : nullptr, dx.data<float>(), g);
     } else {
       cpu::lrn_backward<double>(dy.data<double>(), x.data<double>(), y.data<double>(),
-                                scale.data<double>(), dx.data<double>(), g);
+                                saved_scale ? scale.data<double>() : nullptr, dx.data<double>(), g);
     }
   } else {
 #if CUDANET_WITH_CUDA
-    cuda::lrn_backward(dy.data_ptr(), x.data_ptr(), y.data_ptr(), scale.data_ptr(), dx.data_ptr(),
-                       g, x.dtype(), current_stream(x.device()));
+    cuda::lrn_backward(dy.data_ptr(), x.data_ptr(), y.data_ptr(),
+                       saved_scale ? scale.data_ptr() : nullptr, dx.data_ptr(), g, x.dtype(),
+                       current_stream(x.device()));
 #else
     CUDANET_THROW(CudaError, kOp, ": this cudanet was built without CUDA");
 #endif

@@ -14,8 +14,11 @@
 //          - (2 alpha beta / n) * a_j * sum_{c = j - (n-1)/2}^{j + n/2} dy_c * b_c / scale_c
 // (c clipped to [0, C)): channel j lies in the window of exactly those channels c.
 //
-// Note: lrn_backward takes the forward's input x, output y and scale (all three saved by the
-// layer; lrn_forward returns the scale through its optional out-parameter).
+// Note: lrn_backward takes the forward's input x, output y and scale (lrn_forward returns the
+// scale through its optional out-parameter). The scale may also be left undefined: the backward
+// then recomputes it from x with the forward's own code (the same sums in the same order), so dx
+// is bit for bit the same, and a layer need not keep a tensor the size of its input for it
+// (docs/memory.md).
 #pragma once
 
 #include <cstdint>
@@ -52,12 +55,14 @@ namespace cpu {
 // The reference, instantiated for float and double. `scale` may be null in the forward.
 template <typename T>
 void lrn_forward(const T* x, T* y, T* scale, const LrnGeometry& g);
+// `scale` may be null in the backward too (recomputed from x).
 template <typename T>
 void lrn_backward(const T* dy, const T* x, const T* y, const T* scale, T* dx, const LrnGeometry& g);
 }  // namespace cpu
 
 namespace cuda {
-// Device pointers on stream.device(); work queued on `stream`. `scale` may be null in the forward.
+// Device pointers on stream.device(); work queued on `stream`. `scale` may be null in the forward
+// and in the backward (recomputed from x).
 void lrn_forward(const void* x, void* y, void* scale, const LrnGeometry& g, DType dtype,
                  const Stream& stream);
 void lrn_backward(const void* dy, const void* x, const void* y, const void* scale, void* dx,

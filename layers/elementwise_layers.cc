@@ -29,6 +29,39 @@ std::string ActivationLayer::describe() const {
   return type();
 }
 
+bool ActivationLayer::inplace_capable() const {
+  return kind_ == kernels::Activation::kReLU ||
+         (kind_ == kernels::Activation::kLeakyReLU && slope_ >= 0);
+}
+
+MemoryTraits ActivationLayer::memory_traits(Device device, bool inplace) const {
+  MemoryTraits t;
+  t.supports_inplace = inplace_capable();
+  if (inplace) {
+    t.backward_reads_input = false;  // overwritten; y stands in for it
+    t.backward_reads_output = true;
+    t.output_aliases_input = true;
+    return t;
+  }
+  const bool from_output =
+      kind_ == kernels::Activation::kSigmoid || kind_ == kernels::Activation::kTanh;
+  const bool cudnn =
+      backend_ == Backend::kCudnn && device.is_cuda() && kernels::cudnn::supports(kind_);
+  t.backward_reads_input = cudnn || !from_output;
+  t.backward_reads_output = cudnn || from_output;
+  t.output_aliases_input = false;
+  return t;
+}
+
+Tensor ActivationLayer::forward_inplace(const Tensor& x, Mode mode) {
+  CUDANET_CHECK(inplace_capable(), ValueError, describe(), ": does not run in place");
+  kernels::activation_forward_inplace(kind_, x, slope_);
+  cudnn_ = false;
+  saved_ = mode == Mode::kTrain ? x : Tensor();
+  y_ = Tensor();
+  return x;
+}
+
 Tensor ActivationLayer::forward(const Tensor& x, Mode mode) {
   cudnn_ = use_cudnn(x) && kernels::cudnn::supports(kind_);
   if (cudnn_) {
@@ -48,6 +81,7 @@ Tensor ActivationLayer::forward(const Tensor& x, Mode mode) {
 
 Tensor ActivationLayer::backward(const Tensor& dy) {
   require_saved(saved_, "activation");
+  // In place, saved_ is y, which the ReLU family's backward takes for x (kernels/activation.h).
   if (cudnn_) return kernels::cudnn::activation_backward(kind_, dy, saved_, y_);
   return kernels::activation_backward(kind_, dy, saved_, slope_);
 }
@@ -124,6 +158,17 @@ Tensor Pool2d::forward(const Tensor& x, Mode mode) {
   }
   if (kind_ == Kind::kAvg) return kernels::avg_pool2d_forward(x, params_);
   return kernels::max_pool2d_forward(x, params_, saved_ ? &argmax_ : nullptr);
+}
+
+MemoryTraits Pool2d::memory_traits(Device device, bool) const {
+  // Native: an argmax (max) or nothing (average) besides shapes; cuDNN: the input and output.
+  const bool cudnn = backend_ == Backend::kCudnn && device.is_cuda();
+  return {cudnn, cudnn, false, false};
+}
+
+void Pool2d::release_saved() {
+  argmax_ = x_ = y_ = Tensor();
+  saved_ = false;
 }
 
 Tensor Pool2d::backward(const Tensor& dy) {

@@ -8,7 +8,9 @@
 namespace cudanet::layers {
 
 // ReLU, LeakyReLU, Sigmoid and Tanh. Backward uses the saved input (ReLU family) or output
-// (sigmoid, tanh).
+// (sigmoid, tanh). ReLU and leaky ReLU with a slope >= 0 also run in place (forward_inplace):
+// their backward then reads the output, which is positive exactly where the input was, and gives
+// the same gradient bit for bit (always on the native kernels, whatever the backend).
 class ActivationLayer : public Layer {
  public:
   explicit ActivationLayer(kernels::Activation kind, double negative_slope = 0.01);
@@ -17,11 +19,17 @@ class ActivationLayer : public Layer {
   Shape output_shape(const Shape& input) const override { return input; }
   Tensor forward(const Tensor& x, Mode mode) override;
   Tensor backward(const Tensor& dy) override;
+  MemoryTraits memory_traits(Device device, bool inplace) const override;
+  Tensor forward_inplace(const Tensor& x, Mode mode) override;
+  std::vector<Tensor> saved_tensors() const override { return {saved_, y_}; }
+  void release_saved() override { saved_ = y_ = Tensor(); }
 
  private:
+  bool inplace_capable() const;
+
   kernels::Activation kind_;
   double slope_;
-  Tensor saved_;
+  Tensor saved_;        // x (ReLU family; y when run in place) or y (sigmoid, tanh)
   Tensor y_;            // the output, saved for cuDNN's backward
   bool cudnn_ = false;  // whether the last forward ran on cuDNN
 };
@@ -51,6 +59,9 @@ class Softmax : public Layer {
   Shape output_shape(const Shape& input) const override;
   Tensor forward(const Tensor& x, Mode mode) override;
   Tensor backward(const Tensor& dy) override;
+  MemoryTraits memory_traits(Device, bool) const override { return {false, true, false, false}; }
+  std::vector<Tensor> saved_tensors() const override { return {y_}; }
+  void release_saved() override { y_ = Tensor(); }
 
  private:
   Tensor y_;
@@ -64,6 +75,8 @@ class Flatten : public Layer {
   Shape output_shape(const Shape& input) const override;
   Tensor forward(const Tensor& x, Mode mode) override;
   Tensor backward(const Tensor& dy) override;
+  // A view: the output is the input's storage; backward reads shapes only.
+  MemoryTraits memory_traits(Device, bool) const override { return {false, false, true, false}; }
 
  private:
   Shape input_shape_;
@@ -80,6 +93,9 @@ class Pool2d : public Layer {
   Shape output_shape(const Shape& input) const override;
   Tensor forward(const Tensor& x, Mode mode) override;
   Tensor backward(const Tensor& dy) override;
+  MemoryTraits memory_traits(Device device, bool inplace) const override;
+  std::vector<Tensor> saved_tensors() const override { return {argmax_, x_, y_}; }
+  void release_saved() override;
 
  private:
   Kind kind_;

@@ -1,5 +1,7 @@
 #include "layers/layer.h"
 
+#include <set>
+
 #include "core/config.h"
 #include "kernels/cudnn.h"
 #include "kernels/elementwise.h"
@@ -60,6 +62,28 @@ std::int64_t Layer::num_parameters() {
   std::int64_t n = 0;
   for (Parameter* p : parameters()) n += p->value.numel();
   return n;
+}
+
+MemoryTraits Layer::memory_traits(Device, bool) const {
+  return {};
+}
+
+Tensor Layer::forward_inplace(const Tensor&, Mode) {
+  CUDANET_THROW(ValueError, type(), ": this layer does not run in place");
+}
+
+std::int64_t Layer::saved_bytes() const {
+  return distinct_storage_bytes(saved_tensors());
+}
+
+std::int64_t distinct_storage_bytes(const std::vector<Tensor>& tensors) {
+  std::set<const void*> seen;
+  std::int64_t bytes = 0;
+  for (const Tensor& t : tensors) {
+    if (!t.defined() || !seen.insert(t.storage().data()).second) continue;
+    bytes += static_cast<std::int64_t>(t.storage().nbytes());
+  }
+  return bytes;
 }
 
 void Layer::require_saved(const Tensor& saved, const char* what) const {

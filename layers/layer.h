@@ -31,6 +31,17 @@ enum class Backend { kNative, kCudnn };
 const char* backend_name(Backend b);             // "native", "cudnn"
 Backend parse_backend(const std::string& name);  // ValueError for anything else
 
+// What a layer's forward leaves behind for its backward, declared so that a planner (Sequential,
+// see layers/sequential.h) can decide which buffers may be overwritten in place. The defaults are
+// the safe answer for a layer that does not say: its backward reads both its input and its output,
+// and its output may share storage with its input.
+struct MemoryTraits {
+  bool backward_reads_input = true;   // backward reads the forward's input tensor
+  bool backward_reads_output = true;  // backward reads the forward's output tensor
+  bool output_aliases_input = true;   // the output may be (a view of) the input's storage
+  bool supports_inplace = false;      // forward_inplace() may overwrite the input with the output
+};
+
 struct Parameter {
   std::string name;  // "weight", "bias"
   Tensor value;
@@ -54,6 +65,22 @@ class Layer {
   virtual Shape output_shape(const Shape& input) const = 0;
   virtual Tensor forward(const Tensor& x, Mode mode) = 0;
   virtual Tensor backward(const Tensor& dy) = 0;
+
+  // ---- memory plan (docs/memory.md) ----
+  // What backward reads on `device`, when forward ran normally or (inplace) through
+  // forward_inplace(). Only meaningful where supports_inplace is true for the latter.
+  virtual MemoryTraits memory_traits(Device device, bool inplace) const;
+  // The forward, writing the output over x's storage and returning it (same shape). Only a caller
+  // that knows nobody else reads x again calls it (Sequential's planned forward); layers whose
+  // traits do not say supports_inplace throw ValueError.
+  virtual Tensor forward_inplace(const Tensor& x, Mode mode);
+  // The tensors this layer holds for its backward (for accounting; may share storage).
+  virtual std::vector<Tensor> saved_tensors() const { return {}; }
+  // The bytes of distinct storages in saved_tensors().
+  std::int64_t saved_bytes() const;
+  // Drops what forward saved: backward then throws as after no forward. Sequential calls it once
+  // a child's backward has returned, so dead activations go back to the allocator at once.
+  virtual void release_saved() {}
 
   virtual std::vector<Parameter*> parameters() { return {}; }
   // State that is saved with the model but not trained (BatchNorm's running statistics).
@@ -95,5 +122,8 @@ class Layer {
 };
 
 using LayerPtr = std::unique_ptr<Layer>;
+
+// The bytes of the distinct storages among `tensors` (undefined ones ignored).
+std::int64_t distinct_storage_bytes(const std::vector<Tensor>& tensors);
 
 }  // namespace cudanet::layers

@@ -21,6 +21,9 @@ class Linear : public Layer {
   Tensor forward(const Tensor& x, Mode mode) override;
   Tensor backward(const Tensor& dy) override;
   std::vector<Parameter*> parameters() override;
+  MemoryTraits memory_traits(Device, bool) const override { return {true, false, false, false}; }
+  std::vector<Tensor> saved_tensors() const override { return {x_}; }
+  void release_saved() override { x_ = Tensor(); }
 
   Parameter& weight() { return weight_; }
   Parameter& bias() { return bias_; }
@@ -82,6 +85,9 @@ class Conv2d : public Layer {
   Tensor forward(const Tensor& x, Mode mode) override;
   Tensor backward(const Tensor& dy) override;
   std::vector<Parameter*> parameters() override;
+  MemoryTraits memory_traits(Device, bool) const override { return {true, false, false, false}; }
+  std::vector<Tensor> saved_tensors() const override { return {x_}; }
+  void release_saved() override { x_ = Tensor(); }
   void set_algo(kernels::ConvAlgo algo) { algo_ = algo; }
 
   Parameter& weight() { return weight_; }

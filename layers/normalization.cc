@@ -31,22 +31,12 @@ Shape LocalResponseNorm::output_shape(const Shape& input) const {
 Tensor LocalResponseNorm::forward(const Tensor& x, Mode mode) {
   output_shape(x.shape());
   cudnn_ = use_cudnn(x) && kernels::cudnn::supports(params_);
-  if (cudnn_) {
-    Tensor y = kernels::cudnn::lrn_forward(x, params_);
-    x_ = mode == Mode::kTrain ? x : Tensor();
-    y_ = mode == Mode::kTrain ? y : Tensor();
-    scale_ = Tensor();
-    return y;
-  }
-  Tensor scale;
-  Tensor y = kernels::lrn_forward(x, params_, mode == Mode::kTrain ? &scale : nullptr);
-  if (mode == Mode::kTrain) {
-    x_ = x;
-    y_ = y;
-    scale_ = scale;
-  } else {
-    x_ = y_ = scale_ = Tensor();
-  }
+  // Native kernels: no scale is kept, the backward recomputes it from x bit for bit
+  // (kernels/lrn.h).
+  Tensor y =
+      cudnn_ ? kernels::cudnn::lrn_forward(x, params_) : kernels::lrn_forward(x, params_, nullptr);
+  x_ = mode == Mode::kTrain ? x : Tensor();
+  y_ = mode == Mode::kTrain ? y : Tensor();
   return y;
 }
 
@@ -55,8 +45,8 @@ Tensor LocalResponseNorm::backward(const Tensor& dy) {
     require_saved(y_, "output");
     return kernels::cudnn::lrn_backward(dy, x_, y_, params_);
   }
-  require_saved(scale_, "scale");
-  return kernels::lrn_backward(dy, x_, y_, scale_, params_);
+  require_saved(y_, "output");
+  return kernels::lrn_backward(dy, x_, y_, Tensor(), params_);
 }
 
 // ---- BatchNorm2d -------------------------------------------------------------------------------
@@ -90,7 +80,7 @@ Tensor BatchNorm2d::forward(const Tensor& x, Mode mode) {
   namespace cudnn = kernels::cudnn;
   cudnn_ = use_cudnn(x);
   if (mode == Mode::kEval) {
-    x_ = Tensor();
+    x_ = save_mean_ = save_inv_std_ = Tensor();
     if (cudnn_) {
       return cudnn::batchnorm_forward_inference(x, weight_.value, bias_.value, running_mean_,
                                                 running_var_, params_);
@@ -130,18 +120,22 @@ std::string Dropout::describe() const {
 
 Tensor Dropout::forward(const Tensor& x, Mode mode) {
   identity_ = mode == Mode::kEval || p_ == 0;
-  mask_ = Tensor();
+  saved_ = false;
   if (identity_) return x;
-  kernels::DropoutResult r =
-      kernels::dropout_forward(x, p_, generator_ ? *generator_ : default_generator());
-  mask_ = r.mask;
+  kernels::DropoutResult r = kernels::dropout_forward(
+      x, p_, generator_ ? *generator_ : default_generator(), /*store_mask=*/false);
+  seed_ = r.seed;
+  offset_ = r.offset;
+  offset_shift_ = r.offset_shift;
+  saved_ = true;
   return r.y;
 }
 
 Tensor Dropout::backward(const Tensor& dy) {
   if (identity_) return dy;
-  require_saved(mask_, "mask");
-  return kernels::dropout_backward(dy, mask_, p_);
+  CUDANET_CHECK(saved_, ValueError, type(),
+                ".backward: no mask saved; run forward in training mode first");
+  return kernels::dropout_backward(dy, p_, seed_, offset_, offset_shift_);
 }
 
 }  // namespace cudanet::layers

@@ -1,5 +1,7 @@
 #include "layers/sequential.h"
 
+#include <utility>
+
 #include "core/nvtx.h"
 
 namespace cudanet::layers {
@@ -21,11 +23,36 @@ Shape Sequential::output_shape(const Shape& input) const {
   return s;
 }
 
+std::vector<bool> Sequential::inplace_plan(Device device) const {
+  std::vector<bool> plan(children_.size(), false);
+  if (!memory_plan_) return plan;
+  // The current buffer h: whether a child made it (not the caller), and whether the backward of
+  // a child that made it or passed it on reads it.
+  bool made_here = false;
+  bool read = true;
+  for (std::size_t i = 0; i < children_.size(); ++i) {
+    const Layer& layer = *children_[i].second;
+    const MemoryTraits normal = layer.memory_traits(device, false);
+    plan[i] = made_here && !read && normal.supports_inplace;
+    const MemoryTraits t = plan[i] ? layer.memory_traits(device, true) : normal;
+    if (plan[i] || t.output_aliases_input) {
+      // The output is (or may be) the same buffer, with one more child that may read it.
+      read = read || t.backward_reads_input || t.backward_reads_output;
+    } else {
+      made_here = true;
+      read = t.backward_reads_output;
+    }
+  }
+  return plan;
+}
+
 Tensor Sequential::forward(const Tensor& x, Mode mode) {
+  const std::vector<bool> plan = inplace_plan(x.device());
   Tensor h = x;
-  for (auto& c : children_) {
-    CUDANET_RANGE((c.first + "/forward").c_str());
-    h = c.second->forward(h, mode);
+  for (std::size_t i = 0; i < children_.size(); ++i) {
+    CUDANET_RANGE((children_[i].first + "/forward").c_str());
+    Layer& layer = *children_[i].second;
+    h = plan[i] ? layer.forward_inplace(h, mode) : layer.forward(h, mode);
   }
   return h;
 }
@@ -35,8 +62,21 @@ Tensor Sequential::backward(const Tensor& dy) {
   for (auto it = children_.rbegin(); it != children_.rend(); ++it) {
     CUDANET_RANGE((it->first + "/backward").c_str());
     g = it->second->backward(g);
+    if (memory_plan_) it->second->release_saved();
   }
   return g;
+}
+
+std::vector<Tensor> Sequential::saved_tensors() const {
+  std::vector<Tensor> out;
+  for (const auto& c : children_) {
+    for (Tensor& t : c.second->saved_tensors()) out.push_back(std::move(t));
+  }
+  return out;
+}
+
+void Sequential::release_saved() {
+  for (auto& c : children_) c.second->release_saved();
 }
 
 void Sequential::backward_parameters(const Tensor& dy) {
@@ -58,9 +98,14 @@ void Sequential::backward_parameters(const Tensor& dy) {
         throw;
       }
       layer.set_input_grad(was);
+      // The children below `first` have no parameters: their saved tensors are dead too.
+      if (memory_plan_) {
+        for (std::size_t j = 0; j <= first; ++j) children_[j].second->release_saved();
+      }
       return;
     }
     g = layer.backward(g);
+    if (memory_plan_) layer.release_saved();
   }
 }
 

@@ -2,6 +2,17 @@
 //
 // Each child has a name ("conv1"); parameters are named "<child>.<parameter>" ("conv1.weight"),
 // the names checkpoints use.
+//
+// Note: the memory plan (docs/memory.md), on unless set_memory_plan(false).
+//  - In place: forward runs child i through forward_inplace() (overwriting its input) when its
+//    memory_traits say it can, its input is a buffer an earlier child made in this forward (never
+//    the caller's x), and no child that made or passed on that buffer (a view, an identity) reads
+//    it in its backward, by their memory_traits. inplace_plan() shows the decision. Results and
+//    gradients are bitwise those of the unplanned network.
+//  - Release: backward drops each child's saved tensors (release_saved()) as soon as that child's
+//    backward has returned, so a second backward needs a new forward. A dead gradient is dropped
+//    as soon as the next one is computed.
+//  Layers called directly (tests, profiling, anomaly detection) never run in place.
 #pragma once
 
 #include <string>
@@ -35,6 +46,13 @@ class Sequential : public Layer {
   std::vector<std::pair<std::string, Parameter*>> named_parameters(
       const std::string& prefix) override;
   void set_backend(Backend backend) override;
+  std::vector<Tensor> saved_tensors() const override;
+  void release_saved() override;
+
+  void set_memory_plan(bool on) { memory_plan_ = on; }
+  bool memory_plan() const { return memory_plan_; }
+  // For each child, whether forward on `device` runs it in place (all false with the plan off).
+  std::vector<bool> inplace_plan(Device device) const;
 
   std::size_t size() const { return children_.size(); }
   const std::string& name(std::size_t i) const { return children_.at(i).first; }
@@ -45,6 +63,7 @@ class Sequential : public Layer {
 
  private:
   std::vector<std::pair<std::string, LayerPtr>> children_;
+  bool memory_plan_ = true;
 };
 
 // Per-layer backend overrides after a network-wide choice: `spec` is a comma-separated list of

@@ -73,15 +73,24 @@ def table(ours, torch, tf32):
         mark_nc = "" if ratio_nc is None else (" ok" if ratio_nc >= 0.5 else " MISS")
         if not model.startswith("alexnet"):
             mark_ct = ""  # the 1.2x target is AlexNet's
+        # Peak memory <= PyTorch's (docs/memory.md), for each of our backends that ran.
+        peaks = [r["peak_bytes"] if r and r.get("peak_bytes", -1) >= 0 else None
+                 for r in (n, c, t)]
+        within = [p <= peaks[2] if p is not None and peaks[2] is not None else None
+                  for p in peaks[:2]]
+        mark_peak = "" if all(w is None for w in within) else (
+            " ok" if all(w is not False for w in within) else " MISS")
         lines.append(
             f"| {model} | {batch} | {fmt(ips[0], '.0f')} | {fmt(ips[1], '.0f')} | "
             f"{fmt(ips[2], '.0f')} | {fmt(ratio_ct, '.2f')}{mark_ct} | "
             f"{fmt(ratio_nc, '.2f')}{mark_nc} | "
-            + " / ".join(mib(r["peak_bytes"] if r else None) for r in (n, c, t)) + " | "
+            + " / ".join(mib(r["peak_bytes"] if r else None) for r in (n, c, t)) + mark_peak
+            + " | "
             + " / ".join(fmt(r.get("mallocs_per_step") if r else None, '.2f') for r in (n, c, t))
             + " | " + " / ".join(fmt(r["tflops"] if r else None, '.2f') for r in (n, c, t)) + " |")
         verdicts.append({"model": model, "batch": batch, "images_per_sec": ips,
-                         "cudnn_over_pytorch": ratio_ct, "native_over_cudnn": ratio_nc})
+                         "cudnn_over_pytorch": ratio_ct, "native_over_cudnn": ratio_nc,
+                         "peak_bytes": peaks, "peak_within_pytorch": within})
     return "\n".join(lines) + "\n", verdicts
 
 

@@ -8,6 +8,7 @@
 //
 //   cudanet_train_bench --configs alexnet:128,alexnet:256 --backends native,cudnn [--tf32]
 //       [--steps 20] [--warmup 5] [--max-seconds 4] [--device cuda|cpu] [--json out.json]
+//       [--no-memory-plan]
 //
 // Note: the cuDNN backend runs in benchmark mode (each convolution's algorithms timed once per
 // shape, during warm-up), as PyTorch does with cudnn.benchmark = True. TF32 is off unless --tf32:
@@ -45,6 +46,7 @@ struct Options {
   int steps = 20, warmup = 5;
   double max_seconds = 0;  // per configuration, for the timed steps (0: no limit)
   bool tf32 = false;
+  bool memory_plan = true;  // layers/sequential.h; off to measure what it saves
 };
 
 struct Result {
@@ -96,10 +98,12 @@ Options parse(int argc, char** argv) {
       o.json = value();
     } else if (a == "--tf32") {
       o.tf32 = true;
+    } else if (a == "--no-memory-plan") {
+      o.memory_plan = false;
     } else {
       CUDANET_THROW(ValueError, "unknown option '", a,
                     "' (--configs, --backends, --device, --steps, --warmup, --max-seconds, "
-                    "--json, --tf32)");
+                    "--json, --tf32, --no-memory-plan)");
     }
   }
   CUDANET_CHECK(o.steps >= 1 && o.warmup >= 0, ValueError, "need --steps >= 1, --warmup >= 0");
@@ -136,6 +140,7 @@ Result run(const std::string& model, std::int64_t batch, const std::string& back
   auto net = layers::make_model(model, g);
   net->to(device);
   net->set_backend(layers::parse_backend(backend));
+  net->set_memory_plan(o.memory_plan);
   Generator dropout_rng(2);
   for (std::size_t i = 0; i < net->size(); ++i) {
     if (auto* d = dynamic_cast<layers::Dropout*>(&net->at(i))) d->set_generator(&dropout_rng);

@@ -10,7 +10,7 @@ void dropout_forward(const T* x, T* y, std::uint8_t* mask, std::int64_t n, doubl
                      T scale, std::uint64_t seed, std::uint64_t offset) {
   for (std::int64_t i = 0; i < n; ++i) {
     const bool keep = bernoulli(seed, offset, i, keep_prob);
-    mask[i] = keep ? 1 : 0;
+    if (mask != nullptr) mask[i] = keep ? 1 : 0;
     y[i] = keep ? x[i] * scale : T(0);
   }
 }
@@ -18,6 +18,14 @@ void dropout_forward(const T* x, T* y, std::uint8_t* mask, std::int64_t n, doubl
 template <typename T>
 void dropout_backward(const T* dy, const std::uint8_t* mask, T* dx, std::int64_t n, T scale) {
   for (std::int64_t i = 0; i < n; ++i) dx[i] = mask[i] != 0 ? dy[i] * scale : T(0);
+}
+
+template <typename T>
+void dropout_backward(const T* dy, T* dx, std::int64_t n, double keep_prob, T scale,
+                      std::uint64_t seed, std::uint64_t offset) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    dx[i] = bernoulli(seed, offset, i, keep_prob) ? dy[i] * scale : T(0);
+  }
 }
 
 template void dropout_forward<float>(const float*, float*, std::uint8_t*, std::int64_t, double,
@@ -28,5 +36,10 @@ template void dropout_backward<float>(const float*, const std::uint8_t*, float*,
                                       float);
 template void dropout_backward<double>(const double*, const std::uint8_t*, double*, std::int64_t,
                                        double);
+
+template void dropout_backward<float>(const float*, float*, std::int64_t, double, float,
+                                      std::uint64_t, std::uint64_t);
+template void dropout_backward<double>(const double*, double*, std::int64_t, double, double,
+                                       std::uint64_t, std::uint64_t);
 
 }  // namespace cudanet::kernels::cpu

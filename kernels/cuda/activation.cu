@@ -66,6 +66,27 @@ __device__ __forceinline__ void map_binary(const T* __restrict__ a, const T* __r
   }
 }
 
+// a[i] = f(a[i]) in place: the same access pattern without __restrict__ (the input is the
+// output), each element read and then written by one thread.
+template <typename T, typename F>
+__device__ __forceinline__ void map_inplace(T* a, std::int64_t n, const F& f) {
+  constexpr int kV = Pack<T>::kSize;
+  std::int64_t done = 0;
+  if (aligned16(a)) {
+    const std::int64_t packs = n / kV;
+    CUDANET_GRID_STRIDE_LOOP(p, packs) {
+      Pack<T> pa = reinterpret_cast<const Pack<T>*>(a)[p];
+#pragma unroll
+      for (int j = 0; j < kV; ++j) pa.v[j] = f(pa.v[j]);
+      reinterpret_cast<Pack<T>*>(a)[p] = pa;
+    }
+    done = packs * kV;
+  }
+  CUDANET_GRID_STRIDE_LOOP(k, n - done) {
+    a[done + k] = f(a[done + k]);
+  }
+}
+
 // ---- the formulas (kernels/activation.h) --------------------------------------------------------
 
 __device__ __forceinline__ float exp_of(float v) {
@@ -137,6 +158,23 @@ __global__ void tanh_forward_kernel(const T* x, T* y, std::int64_t n) {
 }
 
 template <typename T>
+__global__ void relu_forward_inplace_kernel(T* x, std::int64_t n) {
+  map_inplace(x, n, Relu<T>{});
+}
+template <typename T>
+__global__ void leaky_relu_forward_inplace_kernel(T* x, std::int64_t n, T slope) {
+  map_inplace(x, n, LeakyRelu<T>{slope});
+}
+template <typename T>
+__global__ void sigmoid_forward_inplace_kernel(T* x, std::int64_t n) {
+  map_inplace(x, n, Sigmoid<T>{});
+}
+template <typename T>
+__global__ void tanh_forward_inplace_kernel(T* x, std::int64_t n) {
+  map_inplace(x, n, Tanh<T>{});
+}
+
+template <typename T>
 __global__ void relu_backward_kernel(const T* dy, const T* x, T* dx, std::int64_t n) {
   map_binary(dy, x, dx, n, ReluGrad<T>{});
 }
@@ -176,6 +214,26 @@ void launch_forward(Activation kind, const T* x, T* y, std::int64_t n, T slope,
 }
 
 template <typename T>
+void launch_forward_inplace(Activation kind, T* x, std::int64_t n, T slope, cudaStream_t stream) {
+  const unsigned blocks = blocks_for((n + Pack<T>::kSize - 1) / Pack<T>::kSize);
+  switch (kind) {
+    case Activation::kReLU:
+      relu_forward_inplace_kernel<T><<<blocks, kThreadsPerBlock, 0, stream>>>(x, n);
+      break;
+    case Activation::kLeakyReLU:
+      leaky_relu_forward_inplace_kernel<T><<<blocks, kThreadsPerBlock, 0, stream>>>(x, n, slope);
+      break;
+    case Activation::kSigmoid:
+      sigmoid_forward_inplace_kernel<T><<<blocks, kThreadsPerBlock, 0, stream>>>(x, n);
+      break;
+    case Activation::kTanh:
+      tanh_forward_inplace_kernel<T><<<blocks, kThreadsPerBlock, 0, stream>>>(x, n);
+      break;
+  }
+  CUDANET_LAUNCH_CHECK();
+}
+
+template <typename T>
 void launch_backward(Activation kind, const T* dy, const T* saved, T* dx, std::int64_t n, T slope,
                      cudaStream_t stream) {
   const unsigned blocks = blocks_for((n + Pack<T>::kSize - 1) / Pack<T>::kSize);
@@ -209,6 +267,19 @@ void activation_forward(Activation kind, const void* x, void* y, std::int64_t n,
   } else {
     launch_forward<float>(kind, static_cast<const float*>(x), static_cast<float*>(y), n,
                           static_cast<float>(negative_slope), raw_stream(stream));
+  }
+}
+
+void activation_forward_inplace(Activation kind, void* x, std::int64_t n, double negative_slope,
+                                DType dtype, const Stream& stream) {
+  if (n == 0) return;
+  ::cudanet::cuda::DeviceGuard guard(stream.device().index());
+  if (dtype == DType::kFloat64) {
+    launch_forward_inplace<double>(kind, static_cast<double*>(x), n, negative_slope,
+                                   raw_stream(stream));
+  } else {
+    launch_forward_inplace<float>(kind, static_cast<float*>(x), n,
+                                  static_cast<float>(negative_slope), raw_stream(stream));
   }
 }
 

@@ -24,6 +24,16 @@ __device__ __forceinline__ bool aligned_to(const void* p, std::uintptr_t bytes) 
   return reinterpret_cast<std::uintptr_t>(p) % bytes == 0;
 }
 
+// keep[j] = bernoulli(seed, offset, 4b + j, keep_prob) of core/philox.h, lane by lane.
+__device__ __forceinline__ void keep_quad(std::uint64_t seed, std::uint64_t offset, std::int64_t b,
+                                          double keep_prob, bool keep[4]) {
+  const PhiloxCounter bits = philox_block(seed, offset, static_cast<std::uint64_t>(b));
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    keep[j] = static_cast<double>(word_to_unit_float(bits.w[j])) < keep_prob;
+  }
+}
+
 template <typename T>
 __global__ void dropout_forward_kernel(const T* __restrict__ x, T* __restrict__ y,
                                        std::uint8_t* __restrict__ mask, std::int64_t n,
@@ -32,15 +42,12 @@ __global__ void dropout_forward_kernel(const T* __restrict__ x, T* __restrict__ 
                                        const std::uint64_t* __restrict__ offset_shift) {
   // A replayed CUDA graph draws fresh masks through the shift (see DropoutReplayShifts).
   if (offset_shift != nullptr) offset += *offset_shift;
+  // A null mask is not stored (the backward regenerates it); aligned_to(nullptr, 4) holds.
   const bool vector = aligned_to(x, 16) && aligned_to(y, 16) && aligned_to(mask, 4);
   const std::int64_t groups = (n + 3) / 4;
   CUDANET_GRID_STRIDE_LOOP(b, groups) {
-    const PhiloxCounter bits = philox_block(seed, offset, static_cast<std::uint64_t>(b));
-    bool keep[4];  // bernoulli(seed, offset, 4b + j, keep_prob) of core/philox.h, lane by lane
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      keep[j] = static_cast<double>(word_to_unit_float(bits.w[j])) < keep_prob;
-    }
+    bool keep[4];
+    keep_quad(seed, offset, b, keep_prob, keep);
     const std::int64_t first = 4 * b;
     if (vector && first + 4 <= n) {
       Quad<T> q = reinterpret_cast<const Quad<T>*>(x)[b];
@@ -51,11 +58,11 @@ __global__ void dropout_forward_kernel(const T* __restrict__ x, T* __restrict__ 
         m.v[j] = keep[j] ? 1 : 0;
       }
       reinterpret_cast<Quad<T>*>(y)[b] = q;
-      reinterpret_cast<MaskQuad*>(mask)[b] = m;
+      if (mask != nullptr) reinterpret_cast<MaskQuad*>(mask)[b] = m;
     } else {
       for (int j = 0; j < 4 && first + j < n; ++j) {
         y[first + j] = keep[j] ? x[first + j] * scale : T(0);
-        mask[first + j] = keep[j] ? 1 : 0;
+        if (mask != nullptr) mask[first + j] = keep[j] ? 1 : 0;
       }
     }
   }
@@ -78,6 +85,33 @@ __global__ void dropout_backward_kernel(const T* __restrict__ dy,
     } else {
       for (int j = 0; j < 4 && first + j < n; ++j) {
         dx[first + j] = mask[first + j] != 0 ? dy[first + j] * scale : T(0);
+      }
+    }
+  }
+}
+
+// The backward without a mask: keep regenerated exactly as the forward drew it.
+template <typename T>
+__global__ void dropout_backward_regenerate_kernel(const T* __restrict__ dy, T* __restrict__ dx,
+                                                   std::int64_t n, double keep_prob, T scale,
+                                                   std::uint64_t seed, std::uint64_t offset,
+                                                   const std::uint64_t* __restrict__ offset_shift) {
+  // The same shift as the forward it mirrors, read when the kernel runs (see the forward).
+  if (offset_shift != nullptr) offset += *offset_shift;
+  const bool vector = aligned_to(dy, 16) && aligned_to(dx, 16);
+  const std::int64_t groups = (n + 3) / 4;
+  CUDANET_GRID_STRIDE_LOOP(b, groups) {
+    bool keep[4];
+    keep_quad(seed, offset, b, keep_prob, keep);
+    const std::int64_t first = 4 * b;
+    if (vector && first + 4 <= n) {
+      Quad<T> q = reinterpret_cast<const Quad<T>*>(dy)[b];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) q.v[j] = keep[j] ? q.v[j] * scale : T(0);
+      reinterpret_cast<Quad<T>*>(dx)[b] = q;
+    } else {
+      for (int j = 0; j < 4 && first + j < n; ++j) {
+        dx[first + j] = keep[j] ? dy[first + j] * scale : T(0);
       }
     }
   }
@@ -136,6 +170,24 @@ void dropout_backward(const void* dy, const std::uint8_t* mask, void* dx, std::i
   } else {
     dropout_backward_kernel<float><<<blocks, kThreadsPerBlock, 0, raw_stream(stream)>>>(
         static_cast<const float*>(dy), mask, static_cast<float*>(dx), n, static_cast<float>(scale));
+  }
+  CUDANET_LAUNCH_CHECK();
+}
+
+void dropout_backward(const void* dy, void* dx, std::int64_t n, double keep_prob, double scale,
+                      std::uint64_t seed, std::uint64_t offset, DType dtype, const Stream& stream,
+                      const std::uint64_t* offset_shift) {
+  if (n == 0) return;
+  ::cudanet::cuda::DeviceGuard guard(stream.device().index());
+  const unsigned blocks = blocks_for((n + 3) / 4);
+  if (dtype == DType::kFloat64) {
+    dropout_backward_regenerate_kernel<double><<<blocks, kThreadsPerBlock, 0, raw_stream(stream)>>>(
+        static_cast<const double*>(dy), static_cast<double*>(dx), n, keep_prob, scale, seed, offset,
+        offset_shift);
+  } else {
+    dropout_backward_regenerate_kernel<float><<<blocks, kThreadsPerBlock, 0, raw_stream(stream)>>>(
+        static_cast<const float*>(dy), static_cast<float*>(dx), n, keep_prob,
+        static_cast<float>(scale), seed, offset, offset_shift);
   }
   CUDANET_LAUNCH_CHECK();
 }

@@ -20,6 +20,22 @@ __device__ __forceinline__ double pow_of(double a, double b) {
   return ::pow(a, b);
 }
 
+// scale of element i (channel c; base = channel 0 of its batch and position): the sum over the
+// window [c - size/2, c + (size-1)/2] clipped, in this order. The forward and a backward that
+// recomputes the scale both call it, so the two agree bit for bit.
+template <typename T, typename I>
+__device__ __forceinline__ T window_scale(const T* __restrict__ x, I base, I c, I channels, I inner,
+                                          I size, T coef, T k) {
+  const I lo = c - size / 2 > 0 ? c - size / 2 : 0;
+  const I hi = c + (size - 1) / 2 < channels - 1 ? c + (size - 1) / 2 : channels - 1;
+  T sum = 0;
+  for (I cc = lo; cc <= hi; ++cc) {
+    const T v = x[base + cc * inner];
+    sum += v * v;
+  }
+  return k + coef * sum;
+}
+
 template <typename T, typename I>
 __global__ void lrn_forward_kernel(const T* __restrict__ x, T* __restrict__ y,
                                    T* __restrict__ scale, I channels, I inner, I size,
@@ -28,24 +44,19 @@ __global__ void lrn_forward_kernel(const T* __restrict__ x, T* __restrict__ y,
     const I i = static_cast<I>(idx);
     const I c = (i / inner) % channels;
     const I base = i - c * inner;  // channel 0 of this (batch, position)
-    const I lo = c - size / 2 > 0 ? c - size / 2 : 0;
-    const I hi = c + (size - 1) / 2 < channels - 1 ? c + (size - 1) / 2 : channels - 1;
-    T sum = 0;
-    for (I cc = lo; cc <= hi; ++cc) {
-      const T v = x[base + cc * inner];
-      sum += v * v;
-    }
-    const T sc = k + coef * sum;
+    const T sc = window_scale(x, base, c, channels, inner, size, coef, k);
     y[i] = x[i] * pow_of(sc, neg_beta);
     if (scale != nullptr) scale[i] = sc;
   }
 }
 
+// scale == nullptr: each scale is recomputed from x with the forward's window_scale (scale_coef
+// and k are the forward's constants).
 template <typename T, typename I>
 __global__ void lrn_backward_kernel(const T* __restrict__ dy, const T* __restrict__ x,
                                     const T* __restrict__ y, const T* __restrict__ scale,
                                     T* __restrict__ dx, I channels, I inner, I size,
-                                    std::int64_t total, T coef, T neg_beta) {
+                                    std::int64_t total, T coef, T neg_beta, T scale_coef, T k) {
   CUDANET_GRID_STRIDE_LOOP(idx, total) {
     const I i = static_cast<I>(idx);
     const I j = (i / inner) % channels;
@@ -55,9 +66,14 @@ __global__ void lrn_backward_kernel(const T* __restrict__ dy, const T* __restric
     T acc = 0;
     for (I c = lo; c <= hi; ++c) {
       const I ic = base + c * inner;
-      acc += dy[ic] * y[ic] / scale[ic];
+      const T sc = scale != nullptr
+                       ? scale[ic]
+                       : window_scale(x, base, c, channels, inner, size, scale_coef, k);
+      acc += dy[ic] * y[ic] / sc;
     }
-    dx[i] = dy[i] * pow_of(scale[i], neg_beta) - coef * x[i] * acc;
+    const T sj = scale != nullptr ? scale[i]
+                                  : window_scale(x, base, j, channels, inner, size, scale_coef, k);
+    dx[i] = dy[i] * pow_of(sj, neg_beta) - coef * x[i] * acc;
   }
 }
 
@@ -93,8 +109,8 @@ void launch_backward(const void* dy, const void* x, const void* y, const void* s
       static_cast<const T*>(dy), static_cast<const T*>(x), static_cast<const T*>(y),
       static_cast<const T*>(scale), static_cast<T*>(dx), static_cast<I>(g.c),
       static_cast<I>(g.inner), static_cast<I>(window_of(g)), total,
-      static_cast<T>(2.0 * g.alpha * g.beta / static_cast<double>(g.size)),
-      static_cast<T>(-g.beta));
+      static_cast<T>(2.0 * g.alpha * g.beta / static_cast<double>(g.size)), static_cast<T>(-g.beta),
+      static_cast<T>(g.alpha / static_cast<double>(g.size)), static_cast<T>(g.k));
   CUDANET_LAUNCH_CHECK();
 }
 

@@ -53,6 +53,16 @@ class SharedLayer : public Layer {
     return inner_->named_parameters(prefix);
   }
   void to(Device device) override { inner_->to(device); }
+  // The memory plan (layers/sequential.h) sees the inner layer's traits: a Python-built network
+  // runs its ReLUs in place and releases saved tensors as a zoo model does.
+  MemoryTraits memory_traits(Device device, bool inplace) const override {
+    return inner_->memory_traits(device, inplace);
+  }
+  Tensor forward_inplace(const Tensor& x, Mode mode) override {
+    return inner_->forward_inplace(x, mode);
+  }
+  std::vector<Tensor> saved_tensors() const override { return inner_->saved_tensors(); }
+  void release_saved() override { inner_->release_saved(); }
   Layer& inner() { return *inner_; }
   void set_backend(Backend backend) override {
     Layer::set_backend(backend);
@@ -188,8 +198,9 @@ void bind_nn(nb::module_& m) {
       .def(
           "set_backend", [](Layer& l, const std::string& b) { l.set_backend(parse_backend(b)); },
           arg("backend"), "'native' (hand-written kernels) or 'cudnn'.")
-      .def_prop_ro("backend",
-                   [](const Layer& l) { return std::string(backend_name(l.backend())); });
+      .def_prop_ro("backend", [](const Layer& l) { return std::string(backend_name(l.backend())); })
+      .def("saved_bytes", &Layer::saved_bytes,
+           "Bytes of the tensors kept for backward since the last forward (each storage once).");
 
   nb::class_<Linear, Layer>(m, "Linear")
       .def(nb::init<std::int64_t, std::int64_t, bool>(), arg("in_features"), arg("out_features"),
@@ -297,7 +308,21 @@ void bind_nn(nb::module_& m) {
           nb::rv_policy::reference_internal)
       .def("backward_parameters", &Sequential::backward_parameters, arg("dy"),
            nb::call_guard<Release>(),
-           "Backpropagates dy for the parameter gradients only (what a training step needs).");
+           "Backpropagates dy for the parameter gradients only (what a training step needs).")
+      .def_prop_rw("memory_plan", &Sequential::memory_plan, &Sequential::set_memory_plan,
+                   "In-place ReLUs and saved tensors released during backward (docs/memory.md); "
+                   "on by default. With it, each backward needs its own forward.")
+      .def(
+          "inplace_plan",
+          [](const Sequential& s, const std::string& device) {
+            const std::vector<bool> plan = s.inplace_plan(parse_device(device));
+            std::vector<std::string> names;
+            for (std::size_t i = 0; i < plan.size(); ++i) {
+              if (plan[i]) names.push_back(s.name(i));
+            }
+            return names;
+          },
+          arg("device") = "cpu", "The names of the layers the planned forward runs in place.");
 
   nb::class_<Loss>(m, "Loss")
       .def("forward", &Loss::forward, arg("output"), arg("target"), nb::call_guard<Release>())

@@ -35,6 +35,36 @@ def test_sequential_forward_backward_matches_torch(rng, device):
         close(grads[name], p[name].grad, "float64")
 
 
+def test_memory_plan_keeps_gradients_bitwise_and_saves_memory(rng):
+    x = ours(random(rng, (2, 3, 8, 8), "float32"), "cpu")
+    x_before = x.numpy().copy()
+
+    def step(plan):
+        cudanet.manual_seed(5)
+        net = nn.Sequential(("conv", nn.Conv2d(3, 4, 3)), ("relu", nn.ReLU()),
+                            ("lrn", nn.LocalResponseNorm(3)), ("pool", nn.MaxPool2d(2)),
+                            ("conv2", nn.Conv2d(4, 4, 3, padding=1)), ("relu2", nn.ReLU()),
+                            ("flat", nn.Flatten()), ("fc", nn.Linear(4 * 3 * 3, 5)))
+        net.memory_plan = plan
+        y = net(x, train=True)
+        saved = net.saved_bytes()
+        dx = net.backward(ours(np.ones((2, 5), dtype=np.float32), "cpu"))
+        grads = {name: par.grad.numpy() for name, par in net.named_parameters()}
+        return net, y.numpy(), dx.numpy(), grads, saved
+
+    plain, planned = step(False), step(True)
+    np.testing.assert_array_equal(x.numpy(), x_before)  # the caller's input is never overwritten
+    assert plain[0].memory_plan is False and planned[0].memory_plan is True
+    assert planned[0].inplace_plan("cpu") == ["relu", "relu2"]
+    assert plain[0].inplace_plan() == []
+    np.testing.assert_array_equal(planned[1], plain[1])
+    np.testing.assert_array_equal(planned[2], plain[2])
+    for name in plain[3]:
+        np.testing.assert_array_equal(planned[3][name], plain[3][name])
+    assert planned[4] < plain[4]
+    assert planned[0].saved_bytes() == 0 and plain[0].saved_bytes() > 0
+
+
 def test_layers_describe_themselves_and_list_parameters():
     conv = nn.Conv2d(3, 8, 5, stride=2, padding=2, groups=1, bias=False)
     assert "Conv2d(3, 8" in repr(conv) and conv.type == "Conv2d"

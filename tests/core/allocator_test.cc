@@ -187,6 +187,39 @@ TEST_F(HostCachingAllocatorTest, CachesBlocksBySizeClass) {
   EXPECT_FALSE(allocator_->allocate(0, Stream()));
 }
 
+TEST_F(HostCachingAllocatorTest, TracksRequestedBytesAndPeaks) {
+  {
+    DataPtr a = allocator_->allocate(3000, Stream());
+    DataPtr b = allocator_->allocate(600, Stream());
+    HostCacheStats s = allocator_->stats();
+    EXPECT_EQ(s.requested_bytes, 3600);
+    EXPECT_EQ(s.allocated_bytes, 4096 + 1024);
+    EXPECT_EQ(s.peak_requested_bytes, 3600);
+    EXPECT_EQ(s.peak_allocated_bytes, 4096 + 1024);
+  }
+  HostCacheStats s = allocator_->stats();
+  EXPECT_EQ(s.requested_bytes, 0);
+  EXPECT_EQ(s.peak_requested_bytes, 3600);  // peaks stay until reset
+  DataPtr c = allocator_->allocate(100, Stream());
+  allocator_->reset_peak_stats();
+  s = allocator_->stats();
+  EXPECT_EQ(s.peak_requested_bytes, 100);
+  EXPECT_EQ(s.peak_allocated_bytes, 512);
+}
+
+TEST(CpuAllocator, PeakStatisticsSeeEveryTensor) {
+  const char* env = std::getenv("CUDANET_NO_CACHING");
+  if (env != nullptr && *env != '\0' && std::string(env) != "0") {
+    GTEST_SKIP() << "CUDANET_NO_CACHING=1: CPU tensors bypass the cache and its statistics";
+  }
+  const std::int64_t base = cpu_memory_stats().requested_bytes;
+  reset_cpu_peak_memory_stats();
+  { DataPtr p = cpu_allocator().allocate(1 << 20, Stream()); }
+  const HostCacheStats s = cpu_memory_stats();
+  EXPECT_EQ(s.requested_bytes, base);
+  EXPECT_GE(s.peak_requested_bytes, base + (1 << 20));
+}
+
 TEST_F(HostCachingAllocatorTest, BlockUsedByAStreamIsReusedAfterItsEvent) {
   DataPtr p = allocator_->allocate(1000, kCopyStream);  // used on the copy stream
   void* first = p.get();

@@ -3,6 +3,7 @@
 #include "kernels/activation.h"
 
 #include <cmath>
+#include <cstring>
 #include <gtest/gtest.h>
 #include <limits>
 #include <vector>
@@ -100,6 +101,69 @@ TEST(Activation, GradientsMatchFiniteDifferences) {
     EXPECT_TRUE(testing::check_gradient(f, x, dy, dx, 1e-6, 1e-6, near_kink))
         << activation_name(kind);
   }
+}
+
+// The bits of every element, so NaN, -0 and infinities compare exactly.
+template <typename T>
+std::vector<T> raw(const Tensor& t) {
+  return t.to(Device::cpu()).to_vector<T>();
+}
+
+template <typename T>
+std::vector<std::uint64_t> bits(const Tensor& t) {
+  std::vector<std::uint64_t> out;
+  for (T v : raw<T>(t)) {
+    std::uint64_t b = 0;
+    std::memcpy(&b, &v, sizeof v);
+    out.push_back(b);
+  }
+  return out;
+}
+
+// Inputs with the edge cases of the in-place argument: NaN, -0, +0, infinities, tiny values.
+Tensor edge_inputs(DType dtype) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  std::vector<double> v = {nan, -0.0, 0.0, inf, -inf, 1e-310, -1e-310, 1e-30, -1e-30};
+  for (int i = 0; i < 1000; ++i) v.push_back(std::sin(i * 0.37) * (i % 7));
+  return vec(v).to(dtype);
+}
+
+// The memory plan runs ReLU (and leaky ReLU with a slope >= 0) in place, and its backward then
+// reads y instead of x: forward values and dx equal the out-of-place ones bit for bit.
+TEST(Activation, InPlaceForwardAndBackwardFromTheOutputAreBitwiseEqual) {
+  for (DType dtype : {DType::kFloat32, DType::kFloat64}) {
+    for (Activation kind : {Activation::kReLU, Activation::kLeakyReLU}) {
+      for (double slope : {0.0, 0.01, 0.5}) {
+        SCOPED_TRACE(::testing::Message()
+                     << activation_name(kind) << " " << dtype << " slope " << slope);
+        const Tensor x = edge_inputs(dtype);
+        const Tensor dy = testing::random_tensor(x.shape(), dtype, 5);
+        const Tensor y = activation_forward(kind, x, slope);
+        const Tensor dx = activation_backward(kind, dy, x, slope);
+        Tensor z = x.clone();
+        activation_forward_inplace(kind, z, slope);
+        const Tensor dx_from_y = activation_backward(kind, dy, z, slope);
+        if (dtype == DType::kFloat32) {
+          EXPECT_EQ(bits<float>(z), bits<float>(y));
+          EXPECT_EQ(bits<float>(dx_from_y), bits<float>(dx));
+        } else {
+          EXPECT_EQ(bits<double>(z), bits<double>(y));
+          EXPECT_EQ(bits<double>(dx_from_y), bits<double>(dx));
+        }
+      }
+    }
+  }
+  // Sigmoid and tanh in place equal their out-of-place forward too.
+  for (Activation kind : {Activation::kSigmoid, Activation::kTanh}) {
+    const Tensor x = edge_inputs(DType::kFloat64);
+    Tensor z = x.clone();
+    activation_forward_inplace(kind, z);
+    EXPECT_EQ(bits<double>(z), bits<double>(activation_forward(kind, x)));
+  }
+  EXPECT_THROW(activation_forward_inplace(Activation::kReLU, Tensor()), ValueError);
+  EXPECT_THROW(activation_forward_inplace(Activation::kReLU, Tensor::zeros({3}, DType::kInt32)),
+               ValueError);
 }
 
 TEST(Activation, RejectsBadArguments) {

@@ -133,6 +133,49 @@ TEST(Dropout, BackwardAppliesTheMask) {
   EXPECT_TRUE(testing::check_gradient(f, x, dy, dx));
 }
 
+// The memory plan's backward: keep_i regenerated from (seed, offset) gives dx bit for bit equal
+// to the mask-based backward, for both dtypes, sizes that are not multiples of 4, a Philox
+// offset that carries, and every p; a forward that stores no mask gives the same y.
+TEST(Dropout, RegeneratedBackwardEqualsTheMaskBackwardBitForBit) {
+  std::uint64_t seed = 40;
+  for (std::int64_t n : {1, 3, 4, 5, 1001, 65539}) {
+    for (std::uint64_t offset : {std::uint64_t{0}, std::uint64_t{7}, ~std::uint64_t{0} - 1}) {
+      for (DType dtype : {DType::kFloat32, DType::kFloat64}) {
+        for (double p : {0.0, 0.1, 0.5, 0.9}) {
+          SCOPED_TRACE(::testing::Message()
+                       << "n " << n << " offset " << offset << " " << dtype << " p " << p);
+          const Tensor x = testing::random_tensor({n}, dtype, seed++, -4, 4);
+          const Tensor dy = testing::random_tensor({n}, dtype, seed++);
+          const DropoutResult with_mask = dropout_forward(x, p, 0xBEEF + seed, offset);
+          const DropoutResult without =
+              dropout_forward(x, p, 0xBEEF + seed, offset, /*store_mask=*/false);
+          EXPECT_FALSE(without.mask.defined());
+          EXPECT_EQ(without.seed, 0xBEEF + seed);
+          EXPECT_EQ(without.offset, offset);
+          EXPECT_TRUE(all_equal(without.y, with_mask.y));
+          EXPECT_TRUE(all_equal(dropout_backward(dy, p, 0xBEEF + seed, offset),
+                                dropout_backward(dy, with_mask.mask, p)));
+        }
+      }
+    }
+  }
+}
+
+TEST(Dropout, GeneratorOverloadReportsItsDraw) {
+  Generator g(321);
+  const Tensor x = testing::random_tensor({6, 7}, DType::kFloat32, 2);
+  const GeneratorState before = g.state();
+  const DropoutResult r = dropout_forward(x, 0.5, g, /*store_mask=*/false);
+  EXPECT_FALSE(r.mask.defined());
+  EXPECT_EQ(r.seed, before.seed);
+  EXPECT_EQ(r.offset, before.offset);
+  const DropoutResult again = dropout_forward(x, 0.5, r.seed, r.offset);
+  EXPECT_TRUE(all_equal(r.y, again.y));
+  const Tensor dy = testing::random_tensor({6, 7}, DType::kFloat32, 3);
+  EXPECT_TRUE(all_equal(dropout_backward(dy, 0.5, r.seed, r.offset),
+                        dropout_backward(dy, again.mask, 0.5)));
+}
+
 TEST(Dropout, RejectsBadArguments) {
   const Tensor x = testing::random_tensor({4, 4}, DType::kFloat32, 1);
   EXPECT_THROW(dropout_forward(x, 1.0, 1, 0), ValueError);
@@ -145,6 +188,9 @@ TEST(Dropout, RejectsBadArguments) {
   EXPECT_THROW(dropout_backward(x, r.mask.view({16}), 0.5), ShapeError);
   EXPECT_THROW(dropout_backward(x, Tensor::zeros({4, 4}), 0.5), ValueError);  // float32 mask
   EXPECT_THROW(dropout_backward(x, Tensor(), 0.5), ValueError);
+  EXPECT_THROW(dropout_backward(x, 1.0, 1, 0), ValueError);
+  EXPECT_THROW(dropout_backward(Tensor(), 0.5, 1, 0), ValueError);
+  EXPECT_THROW(dropout_backward(Tensor::zeros({4}, DType::kInt32), 0.5, 1, 0), ValueError);
 }
 
 // The bookkeeping behind fresh dropout masks in replayed CUDA graphs, on CPU slots: per replay,

@@ -12,6 +12,7 @@ namespace cudanet::kernels {
 namespace {
 
 using testing::all_close;
+using testing::all_equal;
 
 // PyTorch's algorithm, literally: square, pad the channels with size/2 zeros before and
 // (size-1)/2 after, average `size` consecutive squares, then x / (k + alpha * avg)^beta.
@@ -112,6 +113,30 @@ TEST(Lrn, GradientMatchesFiniteDifferences) {
   }
 }
 
+// The memory plan's backward: without a saved scale, it is recomputed from x with the forward's
+// code, and dx is bit for bit the one from the saved scale (both dtypes, odd and even windows,
+// windows wider than the channels).
+TEST(Lrn, RecomputedScaleGivesTheSameGradientBitForBit) {
+  std::uint64_t seed = 70;
+  const std::vector<std::pair<Shape, LrnParams>> cases = {
+      {{2, 96, 7, 7}, {5, 1e-4, 0.75, 2.0}},  // AlexNet's settings
+      {{1, 6, 4}, {2, 0.5, 0.75, 2.0}},
+      {{2, 4, 2, 3}, {4, 0.8, 1.3, 1.0}},
+      {{1, 3, 2, 2}, {7, 0.4, 0.75, 1.0}},
+      {{3, 1, 5}, {1, 0.2, 0.5, 1.0}}};
+  for (const auto& [shape, p] : cases) {
+    for (DType dtype : {DType::kFloat32, DType::kFloat64}) {
+      SCOPED_TRACE(::testing::Message() << shape_str(shape) << " size " << p.size << " " << dtype);
+      const Tensor x = testing::random_tensor(shape, dtype, seed++, -3, 3);
+      const Tensor dy = testing::random_tensor(shape, dtype, seed++);
+      Tensor scale;
+      const Tensor y = lrn_forward(x, p, &scale);
+      EXPECT_TRUE(all_equal(lrn_forward(x, p, nullptr), y));
+      EXPECT_TRUE(all_equal(lrn_backward(dy, x, y, Tensor(), p), lrn_backward(dy, x, y, scale, p)));
+    }
+  }
+}
+
 TEST(Lrn, Float32MatchesFloat64) {
   const Tensor x = testing::random_tensor({2, 8, 5, 5}, DType::kFloat32, 50, -3, 3);
   const Tensor x64 = Tensor::from_vector(testing::as_doubles(x), x.shape());
@@ -145,7 +170,10 @@ TEST(Lrn, RejectsBadArguments) {
   const Tensor y = lrn_forward(x, LrnParams{}, &scale);
   EXPECT_THROW(lrn_backward(y, x, y, scale.view({2, 4, 9}), LrnParams{}), ShapeError);
   EXPECT_THROW(lrn_backward(y.view({2, 4, 9}), x, y, scale, LrnParams{}), ShapeError);
-  EXPECT_THROW(lrn_backward(y, x, y, Tensor(), LrnParams{}), ValueError);
+  EXPECT_NO_THROW(lrn_backward(y, x, y, Tensor(), LrnParams{}));  // scale recomputed from x
+  EXPECT_THROW(lrn_backward(y, x, Tensor(), scale, LrnParams{}), ValueError);
+  EXPECT_THROW(lrn_backward(y, x, Tensor::zeros(x.shape(), DType::kFloat64), Tensor(), LrnParams{}),
+               ValueError);
   EXPECT_THROW(lrn_backward(y, x, Tensor::zeros(x.shape(), DType::kFloat64), scale, LrnParams{}),
                ValueError);
   EXPECT_THROW(lrn_backward(y, x, y, scale, LrnParams{-1, 1e-4, 0.75, 1.0}), ValueError);

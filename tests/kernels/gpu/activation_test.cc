@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <gtest/gtest.h>
+#include <limits>
 #include <vector>
 
 #include "tensor_testing.h"
@@ -108,6 +109,48 @@ TEST(ActivationGpu, ExtremeValues) {
     SCOPED_TRACE(activation_name(kind));
     EXPECT_TRUE(matches(kind, activation_forward(kind, x.to(kGpu), kSlope),
                         activation_forward(kind, x, kSlope)));
+  }
+}
+
+// In place (the memory plan's ReLU): the same values as the out-of-place kernel, bit for bit, on
+// the vector path and on the scalar path of a misaligned start, with edge values.
+TEST(ActivationGpu, InPlaceForwardEqualsOutOfPlace) {
+  CUDANET_REQUIRE_GPU();
+  std::uint64_t seed = 900;
+  for (DType dtype : {DType::kFloat32, DType::kFloat64}) {
+    for (Activation kind : kKinds) {
+      for (std::int64_t n : {1, 7, 4099, (1 << 20) + 1}) {
+        SCOPED_TRACE(::testing::Message() << activation_name(kind) << " " << dtype << " n " << n);
+        Tensor x = testing::random_tensor({n}, dtype, seed++, -3, 3);
+        if (n > 4) {  // edge values the in-place argument relies on (kernels/activation.h)
+          std::vector<double> v = testing::as_doubles(x);
+          v[0] = -0.0;
+          v[1] = 0.0;
+          v[2] = std::numeric_limits<double>::infinity();
+          v[3] = -std::numeric_limits<double>::infinity();
+          x = Tensor::from_vector(v, {n}).to(dtype);
+        }
+        const Tensor xd = x.to(kGpu);
+        const Tensor ref = activation_forward(kind, xd, kSlope);
+        Tensor z = xd.clone();
+        activation_forward_inplace(kind, z, kSlope);
+        EXPECT_TRUE(all_equal(z, ref));  // same device, same kernel formula
+        if (exact(kind)) {
+          EXPECT_TRUE(all_equal(z, activation_forward(kind, x, kSlope)));  // and the CPU's
+          const Tensor dy = testing::random_tensor({n}, dtype, seed++).to(kGpu);
+          EXPECT_TRUE(all_equal(activation_backward(kind, dy, z, kSlope),
+                                activation_backward(kind, dy, xd, kSlope)));
+        }
+        if (n > 1) {  // misaligned: elements 1..n-1
+          Tensor w = xd.clone();
+          const std::size_t es = element_size(dtype);
+          cuda::activation_forward_inplace(kind, static_cast<char*>(w.data_ptr()) + es, n - 1,
+                                           kSlope, dtype, current_stream(kGpu));
+          EXPECT_TRUE(all_equal(w.narrow(0, 1, n - 1), ref.narrow(0, 1, n - 1)));
+          EXPECT_TRUE(all_equal(w.narrow(0, 0, 1), xd.narrow(0, 0, 1)));  // untouched
+        }
+      }
+    }
   }
 }
 

@@ -118,6 +118,59 @@ TEST(DropoutGpu, OffsetShiftFromDeviceMemory) {
   EXPECT_TRUE(all_equal(mask.to(Device::cpu()), ref.mask));
   EXPECT_TRUE(all_equal(y.to(Device::cpu()), ref.y));
   EXPECT_EQ(g.offset(), 600u);
+  // The regenerating backward reads the same slot, so it drops what the shifted forward dropped.
+  const Tensor dy = testing::random_tensor({n}, DType::kFloat32, 5);
+  const Tensor dyd = dy.to(kGpu);
+  Tensor dx = Tensor::empty({n}, DType::kFloat32, kGpu);
+  testing::poison(dx);
+  cuda::dropout_backward(dyd.data_ptr(), dx.data_ptr(), n, 0.5, 2.0, 21, 0, DType::kFloat32, stream,
+                         slot);
+  EXPECT_TRUE(all_equal(dx.to(Device::cpu()), dropout_backward(dy, ref.mask, 0.5)));
+  EXPECT_TRUE(all_equal(dropout_backward(dyd, 0.5, 21, 0, slot).to(Device::cpu()),
+                        dropout_backward(dy, ref.mask, 0.5)));
+}
+
+// The memory plan's path: no mask stored in the forward (y unchanged) and keep_i regenerated in
+// the backward, bit for bit the CPU's mask-based dx; aligned and misaligned pointers.
+TEST(DropoutGpu, RegeneratedBackwardEqualsTheCpuMaskBackwardBitForBit) {
+  CUDANET_REQUIRE_GPU();
+  std::uint64_t seed = 500;
+  for (std::int64_t n : {1, 3, 507, (1 << 20) + 3}) {
+    for (std::uint64_t offset : {std::uint64_t{0}, ~std::uint64_t{0} - 2}) {
+      for (DType dtype : {DType::kFloat32, DType::kFloat64}) {
+        for (double p : {0.0, 0.5, 0.9}) {
+          if (n > 100000 && p != 0.5) continue;
+          SCOPED_TRACE(::testing::Message()
+                       << "n " << n << " offset " << offset << " " << dtype << " p " << p);
+          const Tensor x = testing::random_tensor({n}, dtype, seed++, -4, 4);
+          const Tensor dy = testing::random_tensor({n}, dtype, seed++);
+          const DropoutResult ref = dropout_forward(x, p, seed, offset);
+          const Tensor dx_ref = dropout_backward(dy, ref.mask, p);
+          const DropoutResult t = dropout_forward(x.to(kGpu), p, seed, offset, false);
+          EXPECT_FALSE(t.mask.defined());
+          EXPECT_TRUE(all_equal(t.y, ref.y));
+          EXPECT_TRUE(all_equal(dropout_backward(dy.to(kGpu), p, seed, offset), dx_ref));
+          // Raw launchers, poisoned outputs; misaligned: elements 1..n-1 as a draw of their own.
+          const Tensor dyd = dy.to(kGpu);
+          Tensor dx = Tensor::empty({n}, dtype, kGpu);
+          testing::poison(dx);
+          cuda::dropout_backward(dyd.data_ptr(), dx.data_ptr(), n, 1 - p, 1 / (1 - p), seed, offset,
+                                 dtype, current_stream(kGpu));
+          EXPECT_TRUE(all_equal(dx, dx_ref));
+          if (n > 1) {
+            const std::size_t es = element_size(dtype);
+            testing::poison(dx);
+            cuda::dropout_backward(static_cast<const char*>(dyd.data_ptr()) + es,
+                                   static_cast<char*>(dx.data_ptr()) + es, n - 1, 1 - p,
+                                   1 / (1 - p), seed, offset, dtype, current_stream(kGpu));
+            const DropoutResult tail = dropout_forward(x.narrow(0, 1, n - 1), p, seed, offset);
+            EXPECT_TRUE(all_equal(dx.narrow(0, 1, n - 1),
+                                  dropout_backward(dy.narrow(0, 1, n - 1), tail.mask, p)));
+          }
+        }
+      }
+    }
+  }
 }
 
 TEST(DropoutGpu, RejectsDeviceMismatch) {

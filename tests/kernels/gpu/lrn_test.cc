@@ -66,6 +66,33 @@ TEST(LrnGpu, MatchesTheReference) {
   }
 }
 
+// The scale recomputed in the backward (the memory plan's LRN keeps none): dx bit for bit the
+// device's own dx from the saved scale, raw launcher (poisoned output) and tensor level.
+TEST(LrnGpu, RecomputedScaleGivesTheSameGradientBitForBit) {
+  CUDANET_REQUIRE_GPU();
+  const std::vector<Case> cases = {{"alexnet_norm1", {2, 96, 55, 55}, {5, 1e-4, 0.75, 2.0}},
+                                   {"even_size_3d", {3, 7, 5}, {4, 0.5, 0.75, 2.0}},
+                                   {"wide_window", {2, 5, 4, 3}, {9, 0.3, 0.6, 1.0}}};
+  std::uint64_t seed = 300;
+  for (const Case& c : cases) {
+    for (DType dtype : {DType::kFloat32, DType::kFloat64}) {
+      SCOPED_TRACE(::testing::Message() << c.name << " " << dtype);
+      const Tensor xd = testing::random_tensor(c.shape, dtype, seed++, -2, 2).to(kGpu);
+      const Tensor dyd = testing::random_tensor(c.shape, dtype, seed++).to(kGpu);
+      Tensor scale;
+      const Tensor y = lrn_forward(xd, c.p, &scale);
+      const Tensor dx_saved = lrn_backward(dyd, xd, y, scale, c.p);
+      EXPECT_TRUE(testing::all_equal(lrn_backward(dyd, xd, y, Tensor(), c.p), dx_saved));
+      const LrnGeometry g = lrn_geometry(c.shape, c.p, "test");
+      Tensor dx = Tensor::empty(c.shape, dtype, kGpu);
+      testing::poison(dx);
+      cuda::lrn_backward(dyd.data_ptr(), xd.data_ptr(), y.data_ptr(), nullptr, dx.data_ptr(), g,
+                         dtype, current_stream(kGpu));
+      EXPECT_TRUE(testing::all_equal(dx, dx_saved));
+    }
+  }
+}
+
 TEST(LrnGpu, RejectsDeviceMismatch) {
   CUDANET_REQUIRE_GPU();
   const Tensor x = testing::random_tensor({1, 4, 2, 2}, DType::kFloat32, 1);
