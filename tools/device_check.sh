@@ -81,21 +81,30 @@ if [[ -d $deps/usr ]]; then
   prefix_args=(-DCMAKE_PREFIX_PATH="$deps/usr" -DGTest_DIR="$deps/usr/lib/x86_64-linux-gnu/cmake/GTest"
                -Dbenchmark_DIR="$deps/usr/lib/x86_64-linux-gnu/cmake/benchmark"
                -Dnlohmann_json_DIR="$deps/usr/share/cmake/nlohmann_json")
-  export LD_LIBRARY_PATH="$deps/usr/lib/x86_64-linux-gnu:$deps/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  # (Not .deps/root/lib: its zlib 1.2.13 would shadow the machine's own libz.so.1 in every
+  # process, PyTorch's too; the build links libz.so's soname and finds the machine's at run time.)
+  export LD_LIBRARY_PATH="$deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
 
 # ---- 0. the machine (cheap; explains a missing GPU) ---------------------------------------------
 gpu=$(timeout 30 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader \
       2>/dev/null | head -n 1)
+gpu_note=""
 if [[ -z $gpu ]]; then
   if command -v nvidia-smi >/dev/null; then
     gpu_note="nvidia-smi is there but lists no GPU ($(timeout 30 nvidia-smi 2>&1 | head -n 1))"
   else
     gpu_note="nvidia-smi is not on the PATH"
   fi
-  gpu_note+=": no GPU visible, so every GPU test skips (with its reason) and the GPU benchmarks fail"
-else
-  gpu_note=""
+  # A GPU that nvidia-smi does not show (not on the PATH, say) may still be usable: ask PyTorch.
+  gpu=$(timeout 60 python3 -c "import torch
+print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')" 2>/dev/null | tail -n 1)
+  if [[ -n $gpu ]]; then
+    gpu_note+="; PyTorch sees the GPU, so the checks run"
+  else
+    gpu_note+="; PyTorch sees none either: no GPU visible, so every GPU test skips (with its"
+    gpu_note+=" reason) and the GPU benchmarks fail"
+  fi
 fi
 {
   echo "## machine"
