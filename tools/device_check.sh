@@ -31,10 +31,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:?usage: device_check.sh OUT_DIR}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-build=${DEVICE_BUILD_DIR:-$root/build-device}
+build=$(realpath -m "${DEVICE_BUILD_DIR:-$root/build-device}")  # absolute: phases change directory
 jobs=${JOBS:-$(nproc)}
-deps=${DEPS_ROOT:-$root/.deps/root}
-bring_back=${BRING_BACK:-}
+deps=$(realpath -m "${DEPS_ROOT:-$root/.deps/root}")
+bring_back=${BRING_BACK:+$(realpath -m "$BRING_BACK")}
 start=$(date +%s)
 export PATH=/usr/local/cuda/bin:$PATH
 export PYTHONUNBUFFERED=1
