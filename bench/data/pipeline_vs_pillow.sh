@@ -3,7 +3,8 @@
 # Pillow + numpy doing the same work (decode, resize 256, random crop, flip, normalise) in the same
 # run, on the same synthetic ImageNet-sized JPEGs (500×375). Prints a Markdown table.
 #   bench/data/pipeline_vs_pillow.sh [WORKERS e.g. 1,2,16] [SECONDS]
-# Needs a built tree (BUILD_DIR, default build) and Debian's /usr/bin/python3 with python3-pil.
+# Needs a built tree (BUILD_DIR, default build) and a Python with Pillow and numpy: PILLOW_PYTHON,
+# else python3 when it has them (the GPU machine's), else Debian's /usr/bin/python3 (python3-pil).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${BUILD_DIR:-$root/build}
@@ -15,7 +16,12 @@ trap 'rm -rf "$data"' EXIT
 "$build/tools/cudanet" make-synthetic-imagefolder "$data" --classes 10 --per-class 30 \
   --size 500x375 --seed 1 >/dev/null
 ours=$("$build/bench/data/cudanet_pipeline_bench" "$data" --workers "$workers" --seconds "$seconds")
-theirs=$(/usr/bin/python3 "$root/bench/data/pillow_pipeline.py" "$data" --procs "$workers" \
+pillow_python=${PILLOW_PYTHON:-}
+if [[ -z $pillow_python ]]; then
+  pillow_python=/usr/bin/python3
+  python3 -c "import PIL, numpy" 2>/dev/null && pillow_python=python3
+fi
+theirs=$("$pillow_python" "$root/bench/data/pillow_pipeline.py" "$data" --procs "$workers" \
   --seconds "$seconds")
 python3 - "$ours" "$theirs" "$(nproc)" <<'PY'
 import json, sys

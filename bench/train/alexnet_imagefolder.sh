@@ -6,7 +6,8 @@
 #     ImageFolder + DataLoader, same files, same recipe, same workers), images/s of training, the
 #     GPU's busy fraction (nvidia-smi samples), and whether the pipeline or the GPU limits: the
 #     pipeline alone (cudanet_pipeline_bench, all cores) against the end-to-end rate.
-# TORCH_PYTHON names the Python with PyTorch (default python3).
+# TORCH_PYTHON names the Python with PyTorch (default python3). TIME_LIMIT_S (default none) bounds
+# the whole script: each step's time limit is cut to what is left, keeping 15 s for the summary.
 # Writes OUT/alexnet.md (a Markdown section) and OUT/alexnet_line.txt (one summary line).
 #   bench/train/alexnet_imagefolder.sh OUT [PER_CLASS]
 set -uo pipefail
@@ -24,10 +25,22 @@ mkdir -p "$out"
 data=$(mktemp -d)  # the JPEGs stay out of OUT (it is a report directory)
 trap 'rm -rf "$data"' EXIT
 cli="$build/tools/cudanet"
+limit_s=${TIME_LIMIT_S:-0}
+t_start=$(date +%s)
+# lim N: N seconds, or what is left of TIME_LIMIT_S (less 15 s for the summary) when that is less.
+lim() {
+  if ((limit_s <= 0)); then
+    echo "$1"
+    return
+  fi
+  local left=$((limit_s - ($(date +%s) - t_start) - 15))
+  ((left < 5)) && left=5
+  echo $(($1 < left ? $1 : left))
+}
 
-"$cli" make-synthetic-imagefolder "$data/train" --classes 10 --per-class "$per_class" \
+timeout "$(lim 120)" "$cli" make-synthetic-imagefolder "$data/train" --classes 10 --per-class "$per_class" \
   --size 500x375 --seed 1 >"$out/alexnet_data.log" 2>&1 &
-"$cli" make-synthetic-imagefolder "$data/val" --classes 10 --per-class 30 --size 500x375 \
+timeout "$(lim 120)" "$cli" make-synthetic-imagefolder "$data/val" --classes 10 --per-class 30 --size 500x375 \
   --seed 2 >>"$out/alexnet_data.log" 2>&1 &
 wait
 
@@ -43,7 +56,7 @@ gpu_busy() {  # runs "$@" while sampling the GPU's utilisation; prints the mean 
 }
 
 # 1. accuracy (the seed's AlexNet, 227 crops, LRN), a short cosine schedule.
-timeout 240 "$cli" train --model alexnet --data "imagefolder:$data/train" --val "imagefolder:$data/val" \
+timeout "$(lim 240)" "$cli" train --model alexnet --data "imagefolder:$data/train" --val "imagefolder:$data/val" \
   --epochs "$acc_epochs" --batch-size $((batch / 2)) --schedule cosine --lr 0.01 --device "$device" \
   --workers "$workers" \
   --metrics-out "$out/alexnet_accuracy.json" >"$out/alexnet_accuracy.log" 2>&1
@@ -52,18 +65,18 @@ timeout 240 "$cli" train --model alexnet --data "imagefolder:$data/train" --val 
 common=(--model alexnet-owt --data "imagefolder:$data/train" --val "imagefolder:$data/val"
         --epochs "$speed_epochs" --batch-size "$batch" --schedule constant --device "$device"
         --workers "$workers")
-gpu_busy "$out/busy_eager.txt" timeout 240 "$cli" train "${common[@]}" \
+gpu_busy "$out/busy_eager.txt" timeout "$(lim 240)" "$cli" train "${common[@]}" \
   --metrics-out "$out/alexnet_eager.json" >"$out/alexnet_eager.log" 2>&1
-gpu_busy "$out/busy_graph.txt" timeout 240 "$cli" train "${common[@]}" --cuda-graph \
+gpu_busy "$out/busy_graph.txt" timeout "$(lim 240)" "$cli" train "${common[@]}" --cuda-graph \
   --metrics-out "$out/alexnet_graph.json" >"$out/alexnet_graph.log" 2>&1
-gpu_busy "$out/busy_torch.txt" timeout 300 "${TORCH_PYTHON:-python3}" "$root/bench/train/torch_alexnet_imagefolder.py" \
+gpu_busy "$out/busy_torch.txt" timeout "$(lim 300)" "${TORCH_PYTHON:-python3}" "$root/bench/train/torch_alexnet_imagefolder.py" \
   --data "$data/train" --val "$data/val" --epochs "$speed_epochs" --batch-size "$batch" \
   --workers "$workers" --device "$device" \
   >"$out/alexnet_torch.json" 2>"$out/alexnet_torch.log"
-timeout 60 "$build/bench/data/cudanet_pipeline_bench" "$data/train" --workers "$workers" --crop 224 \
+timeout "$(lim 60)" "$build/bench/data/cudanet_pipeline_bench" "$data/train" --workers "$workers" --crop 224 \
   --batch "$batch" --seconds 5 >"$out/pipeline.json" 2>"$out/pipeline.log"
 
-python3 - "$out" "$workers" <<'PY'
+timeout 60 python3 - "$out" "$workers" <<'PY'
 import json, sys
 d, workers = sys.argv[1], sys.argv[2]
 def load(name):

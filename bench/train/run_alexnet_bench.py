@@ -7,23 +7,35 @@ H100's peak. Writes OUT/train_bench.md (a Markdown table with the issue's target
 OUT/train_bench.json, and prints the table.
 
   bench/train/run_alexnet_bench.py --build build-device --out OUT [--tf32] [--python python3]
+                                   [--time-limit SECONDS]
 
 The same TF32 setting goes to both sides (off by default: strict FP32). Each configuration times
 at most --max-seconds of steps after --warmup steps, so the whole run takes about a minute.
+--time-limit bounds the whole run: cudanet's side gets about 55% of it, PyTorch's the rest; a side
+stopped at its limit keeps the configurations it finished (both write their JSON after each one),
+and the table is written either way.
 """
 import argparse
 import json
 import os
 import subprocess
 import sys
+import time
 
 CONFIGS = ["alexnet:128", "alexnet:256", "alexnet-owt:128", "alexnet-owt:256", "lenet5:256"]
 
 
-def run(cmd, log):
+def run(cmd, log, timeout=None):
+    """The command's exit status, "timed out after N s", or "could not start: ..."."""
     print("+", " ".join(cmd), file=sys.stderr, flush=True)
     with open(log, "w") as f:
-        return subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT).returncode
+        try:
+            return subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT,
+                                  timeout=timeout).returncode
+        except subprocess.TimeoutExpired:
+            return f"timed out after {timeout:.0f} s"
+        except OSError as e:
+            return f"could not start: {e}"
 
 
 def load(path):
@@ -103,7 +115,10 @@ def main():
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--max-seconds", type=float, default=3.0)
+    ap.add_argument("--time-limit", type=float, default=0,
+                    help="seconds for the whole run (0: no limit)")
     args = ap.parse_args()
+    t0 = time.monotonic()
     os.makedirs(args.out, exist_ok=True)
     here = os.path.dirname(os.path.abspath(__file__))
     common = ["--configs", ",".join(CONFIGS), "--steps", str(args.steps), "--warmup",
@@ -112,18 +127,28 @@ def main():
         common.append("--tf32")
     ours_json = os.path.join(args.out, "cudanet_train.json")
     torch_json = os.path.join(args.out, "torch_train.json")
+    for stale in (ours_json, torch_json):
+        if os.path.exists(stale):
+            os.remove(stale)
+    limit_ours = 0.55 * args.time_limit if args.time_limit > 0 else None
     rc_ours = run([os.path.join(args.build, "bench", "train", "cudanet_train_bench"), "--device",
                    "cuda", "--backends", "native,cudnn", "--json", ours_json] + common,
-                  os.path.join(args.out, "cudanet_train.log"))
+                  os.path.join(args.out, "cudanet_train.log"), limit_ours)
+    limit_torch = (max(10.0, args.time_limit - (time.monotonic() - t0) - 5)
+                   if args.time_limit > 0 else None)
     rc_torch = run([args.python, os.path.join(here, "torch_train_step.py"), "--json", torch_json]
-                   + common, os.path.join(args.out, "torch_train.log"))
+                   + common, os.path.join(args.out, "torch_train.log"), limit_torch)
     ours, torch = load(ours_json), load(torch_json)
     md, verdicts = table(ours, torch, args.tf32)
     notes = []
-    if ours is None:
-        notes.append(f"cudanet_train_bench failed (exit {rc_ours}): see cudanet_train.log")
-    if torch is None:
-        notes.append(f"PyTorch side failed (exit {rc_torch}): see torch_train.log")
+    if rc_ours != 0:
+        notes.append(f"cudanet_train_bench: exit {rc_ours}"
+                     f"{'' if ours else ', no results'}: see cudanet_train.log")
+    for r in (ours or {}).get("errors", []):
+        notes.append(f"cudanet {r['model']}:{r['batch']} {r['backend']} failed: {r['error']}")
+    if rc_torch != 0:
+        notes.append(f"PyTorch side: exit {rc_torch}{'' if torch else ', no results'}: "
+                     f"see torch_train.log")
     if torch:
         notes.append(f"PyTorch {torch.get('torch')}, its cuDNN {torch.get('cudnn')}")
     if ours:

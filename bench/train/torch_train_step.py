@@ -13,6 +13,7 @@ warm-up, images/s, peak memory (max_memory_allocated after warm-up), device mall
 """
 import argparse
 import json
+import os
 import statistics
 import time
 
@@ -158,19 +159,31 @@ def main():
     torch.backends.cudnn.allow_tf32 = args.tf32
     torch.backends.cuda.matmul.allow_tf32 = args.tf32
     device = torch.device("cuda")
-    results = []
+    results, errors = [], []
     for config in args.configs.split(","):
         name, batch = config.split(":")
-        r = run(name, int(batch), args, device)
-        print(f"| {name} | {batch} | pytorch | {r['median_ms']:.2f} | {r['images_per_sec']:.0f} | "
-              f"{r['peak_bytes'] / 2**20:.0f} | {r['mallocs_per_step']} | "
-              f"{r['gflop_per_step']:.1f} | {r['tflops']:.2f} |", flush=True)
-        results.append(r)
-    doc = {"framework": "pytorch", "torch": torch.__version__,
-           "cudnn": str(torch.backends.cudnn.version()), "tf32": args.tf32, "results": results}
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(doc, f, indent=1)
+        try:
+            r = run(name, int(batch), args, device)
+        except Exception as e:  # noqa: BLE001 - one configuration's failure (OOM, ...) ends only it
+            print(f"| {name} | {batch} | pytorch | failed: {e} |", flush=True)
+            errors.append({"model": name, "batch": int(batch), "backend": "pytorch",
+                           "error": str(e).splitlines()[0] if str(e) else type(e).__name__})
+            torch.cuda.empty_cache()
+        else:
+            print(f"| {name} | {batch} | pytorch | {r['median_ms']:.2f} | {r['images_per_sec']:.0f} | "
+                  f"{r['peak_bytes'] / 2**20:.0f} | {r['mallocs_per_step']} | "
+                  f"{r['gflop_per_step']:.1f} | {r['tflops']:.2f} |", flush=True)
+            results.append(r)
+        # After every configuration, so a run stopped at its time limit keeps what it measured.
+        if args.json:
+            doc = {"framework": "pytorch", "torch": torch.__version__,
+                   "cudnn": str(torch.backends.cudnn.version()), "tf32": args.tf32,
+                   "results": results, "errors": errors}
+            with open(args.json + ".tmp", "w") as f:
+                json.dump(doc, f, indent=1)
+            os.replace(args.json + ".tmp", args.json)
+    if errors:
+        raise SystemExit(f"torch_train_step.py: {len(errors)} configuration(s) failed")
 
 
 if __name__ == "__main__":

@@ -214,7 +214,29 @@ Result run(const std::string& model, std::int64_t batch, const std::string& back
   return r;
 }
 
-std::string json_of(const std::vector<Result>& results, const Options& o) {
+struct Failure {
+  std::string model, backend, error;
+  std::int64_t batch = 0;
+};
+
+// A JSON string literal of `s` (quotes, backslashes and control characters escaped).
+std::string quoted(const std::string& s) {
+  std::string q = "\"";
+  for (const char ch : s) {
+    if (ch == '"' || ch == '\\') {
+      q += '\\';
+      q += ch;
+    } else if (static_cast<unsigned char>(ch) < 0x20) {
+      q += ' ';
+    } else {
+      q += ch;
+    }
+  }
+  return q + "\"";
+}
+
+std::string json_of(const std::vector<Result>& results, const std::vector<Failure>& failures,
+                    const Options& o) {
   std::ostringstream j;
   j << "{\"framework\": \"cudanet\", \"tf32\": " << (o.tf32 ? "true" : "false") << ", \"cudnn\": \""
     << kernels::cudnn::version() << "\", \"results\": [";
@@ -228,6 +250,12 @@ std::string json_of(const std::vector<Result>& results, const Options& o) {
       << ", \"gflop_per_step\": " << r.gflop_per_step << ", \"tflops\": " << r.tflops
       << ", \"peak_tflops\": " << r.peak_tflops << "}";
   }
+  j << "], \"errors\": [";
+  for (std::size_t i = 0; i < failures.size(); ++i) {
+    const Failure& f = failures[i];
+    j << (i ? ", " : "") << "{\"model\": " << quoted(f.model) << ", \"batch\": " << f.batch
+      << ", \"backend\": " << quoted(f.backend) << ", \"error\": " << quoted(f.error) << "}";
+  }
   j << "]}\n";
   return j.str();
 }
@@ -238,28 +266,40 @@ int main_impl(int argc, char** argv) {
   kernels::cudnn::set_benchmark(true);
   const Device device = train::resolve_device(o.device);
   std::vector<Result> results;
+  std::vector<Failure> failures;
   std::printf(
       "| model | batch | backend | median ms | images/s | peak MiB | mallocs/step | "
       "GFLOP/step | TFLOP/s (peak %s) |\n|---|---|---|---|---|---|---|---|---|\n",
       o.tf32 ? "TF32 495" : "FP32 67");
   for (const auto& [model, batch] : o.configs) {
     for (const std::string& backend : o.backends) {
-      const Result r = run(model, batch, backend, o, device);
-      const std::string peak =
-          r.peak_bytes < 0 ? "n/a" : ::cudanet::detail::str(r.peak_bytes >> 20);
-      const std::string mallocs =
-          r.mallocs_per_step < 0 ? "n/a" : ::cudanet::detail::str(r.mallocs_per_step);
-      std::printf("| %s | %lld | %s | %.2f | %.0f | %s | %s | %.2f | %.3f |\n", model.c_str(),
-                  static_cast<long long>(batch), backend.c_str(), r.median_ms, r.images_per_sec,
-                  peak.c_str(), mallocs.c_str(), r.gflop_per_step, r.tflops);
+      // One configuration's failure (no cuDNN in this build, out of memory, a cuDNN error) ends
+      // only that configuration: the others still run and the JSON names the failure.
+      try {
+        const Result r = run(model, batch, backend, o, device);
+        const std::string peak =
+            r.peak_bytes < 0 ? "n/a" : ::cudanet::detail::str(r.peak_bytes >> 20);
+        const std::string mallocs =
+            r.mallocs_per_step < 0 ? "n/a" : ::cudanet::detail::str(r.mallocs_per_step);
+        std::printf("| %s | %lld | %s | %.2f | %.0f | %s | %s | %.2f | %.3f |\n", model.c_str(),
+                    static_cast<long long>(batch), backend.c_str(), r.median_ms, r.images_per_sec,
+                    peak.c_str(), mallocs.c_str(), r.gflop_per_step, r.tflops);
+        results.push_back(r);
+      } catch (const std::exception& e) {
+        std::printf("| %s | %lld | %s | failed: %s |\n", model.c_str(),
+                    static_cast<long long>(batch), backend.c_str(), e.what());
+        failures.push_back({model, backend, e.what(), batch});
+      }
       std::fflush(stdout);
-      results.push_back(r);
+      // After every configuration, so a run stopped at a time limit keeps what it measured.
+      if (!o.json.empty()) {
+        const std::string tmp = o.json + ".tmp";
+        std::ofstream(tmp) << json_of(results, failures, o);
+        std::rename(tmp.c_str(), o.json.c_str());
+      }
     }
   }
-  if (!o.json.empty()) {
-    std::ofstream(o.json) << json_of(results, o);
-  }
-  return 0;
+  return failures.empty() ? 0 : 1;
 }
 
 }  // namespace

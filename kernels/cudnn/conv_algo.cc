@@ -162,12 +162,28 @@ struct Api<Pass::kBackwardFilter> {
   }
 };
 
+// The algorithms cuDNN's documentation calls non-deterministic (their sums use atomic adds):
+// backward-data ALGO_0, backward-filter ALGO_0 and ALGO_3. Deterministic mode excludes them by
+// name as well as by the determinism each result reports (defence in depth: the report is what
+// cuDNN's heuristics fill in, the list is what its documentation promises).
+bool documented_nondeterministic(cudnnConvolutionFwdAlgo_t) {
+  return false;
+}
+bool documented_nondeterministic(cudnnConvolutionBwdDataAlgo_t algo) {
+  return algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_0;
+}
+bool documented_nondeterministic(cudnnConvolutionBwdFilterAlgo_t algo) {
+  return algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0 || algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3;
+}
+
 // Whether a candidate may be used under `s`: it ran (or is supported), is deterministic when
 // that is asked for, and uses tensor cores only when TF32 is allowed (never with down-conversion).
 template <typename Perf>
 bool qualifies(const Perf& perf, const Settings& s) {
   if (perf.status != CUDNN_STATUS_SUCCESS) return false;
-  if (s.deterministic && perf.determinism != CUDNN_DETERMINISTIC) return false;
+  if (s.deterministic &&
+      (perf.determinism != CUDNN_DETERMINISTIC || documented_nondeterministic(perf.algo)))
+    return false;
   if (perf.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) return false;
   if (perf.mathType == CUDNN_TENSOR_OP_MATH && !s.tf32) return false;
   return true;

@@ -3,10 +3,17 @@
 // and groups that differ per dimension, so a swapped argument of cudnnSet*Descriptor shows here.
 // The settings and the refusal of a build without cuDNN are checked too.
 #include <gtest/gtest.h>
+#include <string>
 
 #include "core/config.h"
 #include "kernels/cudnn.h"
 #include "tensor_testing.h"
+
+#if CUDANET_WITH_CUDNN
+#include <cudnn.h>
+
+#include "core/cuda/library_check.h"
+#endif
 
 namespace cudanet::kernels {
 namespace {
@@ -85,6 +92,27 @@ TEST(CudnnDescriptors, LrnSupportFollowsCudnnLimits) {
   EXPECT_FALSE(cudnn::supports(p));
 }
 
+#endif
+
+#if CUDANET_WITH_CUDNN
+// A failing cuDNN call's error carries cuDNN's own reason (cudnnGetLastErrorString), not only the
+// status: on the GPU machine that is the difference between a fix and another session.
+TEST(CudnnDescriptors, ErrorsCarryCudnnsReason) {
+  cudnnTensorDescriptor_t d = nullptr;
+  CUDANET_CUDNN_CHECK(cudnnCreateTensorDescriptor(&d));
+  try {
+    CUDANET_CUDNN_CHECK(
+        cudnnSetTensor4dDescriptor(d, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 0, 1, 1, 1));
+    ADD_FAILURE() << "cuDNN accepted a tensor with n = 0";
+  } catch (const CudaError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("CUDNN_STATUS_BAD_PARAM"), std::string::npos) << what;
+    EXPECT_NE(what.find("cudnnSetTensor4dDescriptor"), std::string::npos) << what;
+    // The call's text ends with ')'; cuDNN's reason follows it after ": ".
+    EXPECT_NE(what.find("): "), std::string::npos) << what;
+  }
+  (void)cudnnDestroyTensorDescriptor(d);
+}
 #endif
 
 TEST(CudnnSettings, BenchmarkAndWorkspaceLimitAreSettable) {
