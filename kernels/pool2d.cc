@@ -23,8 +23,9 @@ std::int64_t pooled_size(std::int64_t in, std::int64_t kernel, std::int64_t stri
 
 void check_argmax(const Tensor& argmax, const Tensor& dy, const char* op) {
   CUDANET_CHECK(argmax.defined(), ValueError, op, ": argmax is undefined");
-  CUDANET_CHECK(argmax.dtype() == DType::kInt64, ValueError, op, ": argmax has dtype ",
-                argmax.dtype(), "; int64 is needed");
+  CUDANET_CHECK(argmax.dtype() == DType::kInt64 || argmax.dtype() == DType::kUInt8, ValueError, op,
+                ": argmax has dtype ", argmax.dtype(),
+                "; int64 (plane indices) or uint8 (window offsets) is needed");
   CUDANET_CHECK(argmax.is_contiguous(), ValueError, op, ": argmax is not contiguous");
   CUDANET_CHECK(argmax.device() == dy.device(), ValueError, op, ": tensors on different devices (",
                 dy.device(), " and ", argmax.device(), ")");
@@ -62,28 +63,51 @@ Shape pool2d_output_shape(const Shape& x_shape, const Pool2dParams& p) {
   return {g.n, g.c, g.out_h, g.out_w};
 }
 
-Tensor max_pool2d_forward(const Tensor& x, const Pool2dParams& p, Tensor* argmax) {
+namespace {
+// Calls f(pointer) with argmax's data as std::int64_t* or std::uint8_t* (by its dtype), or with a
+// null std::int64_t* when it is undefined.
+template <typename F>
+void with_argmax(const Tensor& argmax, F&& f) {
+  if (!argmax.defined()) {
+    f(static_cast<std::int64_t*>(nullptr));
+  } else if (argmax.dtype() == DType::kUInt8) {
+    f(static_cast<std::uint8_t*>(argmax.data_ptr()));
+  } else {
+    f(static_cast<std::int64_t*>(argmax.data_ptr()));
+  }
+}
+}  // namespace
+
+Tensor max_pool2d_forward(const Tensor& x, const Pool2dParams& p, Tensor* argmax,
+                          ArgmaxFormat format) {
   constexpr const char* kOp = "max_pool2d_forward";
   check_float_input(x, kOp, "x");
   const Pool2dGeometry g = pool2d_geometry(x.shape(), p, kOp);
+  const bool offsets = format == ArgmaxFormat::kWindowOffset;
+  CUDANET_CHECK(!offsets || g.kernel_h * g.kernel_w <= kMaxWindowOffsetArgmax, ValueError, kOp,
+                ": a window-offset argmax needs windows of at most ", kMaxWindowOffsetArgmax,
+                " elements, got ", g.kernel_h, "x", g.kernel_w);
   const Shape out_shape{g.n, g.c, g.out_h, g.out_w};
   Tensor y = Tensor::empty(out_shape, x.dtype(), x.device());
   Tensor idx;
-  if (argmax != nullptr) idx = Tensor::empty(out_shape, DType::kInt64, x.device());
-  std::int64_t* idx_ptr = argmax != nullptr ? idx.data<std::int64_t>() : nullptr;
-  if (x.device().is_cpu()) {
-    dispatch_float(x.dtype(), [&](auto tag) {
-      using T = decltype(tag);
-      cpu::max_pool2d_forward<T>(x.data<T>(), y.data<T>(), idx_ptr, g);
-    });
-  } else {
-#if CUDANET_WITH_CUDA
-    cuda::max_pool2d_forward(x.data_ptr(), y.data_ptr(), idx_ptr, g, x.dtype(),
-                             current_stream(x.device()));
-#else
-    throw_no_cuda(kOp);
-#endif
+  if (argmax != nullptr) {
+    idx = Tensor::empty(out_shape, offsets ? DType::kUInt8 : DType::kInt64, x.device());
   }
+  with_argmax(idx, [&](auto* idx_ptr) {
+    if (x.device().is_cpu()) {
+      dispatch_float(x.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        cpu::max_pool2d_forward<T>(x.data<T>(), y.data<T>(), idx_ptr, g);
+      });
+    } else {
+#if CUDANET_WITH_CUDA
+      cuda::max_pool2d_forward(x.data_ptr(), y.data_ptr(), idx_ptr, g, x.dtype(),
+                               current_stream(x.device()));
+#else
+      throw_no_cuda(kOp);
+#endif
+    }
+  });
   if (argmax != nullptr) *argmax = idx;
   return y;
 }
@@ -96,19 +120,21 @@ Tensor max_pool2d_backward(const Tensor& dy, const Tensor& argmax, const Shape& 
   check_shape(dy, {g.n, g.c, g.out_h, g.out_w}, kOp, "dy");
   check_argmax(argmax, dy, kOp);
   Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device());
-  if (dy.device().is_cpu()) {
-    dispatch_float(dy.dtype(), [&](auto tag) {
-      using T = decltype(tag);
-      cpu::max_pool2d_backward<T>(dy.data<T>(), argmax.data<std::int64_t>(), dx.data<T>(), g);
-    });
-  } else {
+  with_argmax(argmax, [&](auto* idx_ptr) {
+    if (dy.device().is_cpu()) {
+      dispatch_float(dy.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        cpu::max_pool2d_backward<T>(dy.data<T>(), idx_ptr, dx.data<T>(), g);
+      });
+    } else {
 #if CUDANET_WITH_CUDA
-    cuda::max_pool2d_backward(dy.data_ptr(), argmax.data<std::int64_t>(), dx.data_ptr(), g,
-                              dy.dtype(), current_stream(dy.device()));
+      cuda::max_pool2d_backward(dy.data_ptr(), idx_ptr, dx.data_ptr(), g, dy.dtype(),
+                                current_stream(dy.device()));
 #else
-    throw_no_cuda(kOp);
+      throw_no_cuda(kOp);
 #endif
-  }
+    }
+  });
   return dx;
 }
 

@@ -11,6 +11,12 @@
 // padding only (impossible under the padding rule above, but the kernels handle it: the output is
 // then -inf and the backward ignores it). The backward sends dy to the recorded element.
 //
+// The window-offset argmax (ArgmaxFormat::kWindowOffset, what the layers keep: one byte per output
+// instead of eight) records instead the offset (ih - hs) * kernel_w + (iw - ws) of the chosen
+// element inside its window, hs = oh * stride_h - pad_h and ws = ow * stride_w - pad_w, as uint8,
+// or kNoArgmax for a window of padding only. It needs windows of at most kMaxWindowOffsetArgmax
+// elements. The backward takes either format (told apart by the dtype: int64 or uint8).
+//
 // Average pooling: the sum of the window divided by kernel_h * kernel_w when count_include_pad
 // is true (PyTorch's default: padded zeros count), else by the number of input elements inside
 // the window.
@@ -67,9 +73,15 @@ Pool2dGeometry pool2d_geometry(const Shape& x_shape, const Pool2dParams& p, cons
 // [N, C, out_h, out_w] for an input of shape `x_shape`.
 Shape pool2d_output_shape(const Shape& x_shape, const Pool2dParams& p);
 
+enum class ArgmaxFormat { kPlaneIndex, kWindowOffset };
+constexpr std::int64_t kMaxWindowOffsetArgmax = 255;
+constexpr std::uint8_t kNoArgmax = 255;  // a window offset naming no element
+
 // ---- Tensor level: validate, allocate the result on the input's device, dispatch ----
-// `argmax` (may be null) receives the int64 indices, shaped like the output.
-Tensor max_pool2d_forward(const Tensor& x, const Pool2dParams& p, Tensor* argmax);
+// `argmax` (may be null) receives the argmax, shaped like the output: int64 plane indices, or
+// uint8 window offsets (ValueError for windows over kMaxWindowOffsetArgmax elements).
+Tensor max_pool2d_forward(const Tensor& x, const Pool2dParams& p, Tensor* argmax,
+                          ArgmaxFormat format = ArgmaxFormat::kPlaneIndex);
 Tensor max_pool2d_backward(const Tensor& dy, const Tensor& argmax, const Shape& x_shape,
                            const Pool2dParams& p);
 Tensor avg_pool2d_forward(const Tensor& x, const Pool2dParams& p);
@@ -77,11 +89,14 @@ Tensor avg_pool2d_backward(const Tensor& dy, const Shape& x_shape, const Pool2dP
 
 namespace cpu {
 // The reference, instantiated for float and double. The backward passes overwrite dx.
-template <typename T>
-void max_pool2d_forward(const T* x, T* y, std::int64_t* argmax, const Pool2dGeometry& g);
-// Throws ValueError for an argmax outside [-1, H * W).
+// A (the argmax format): std::int64_t (plane index) or std::uint8_t (window offset).
+template <typename T, typename A>
+void max_pool2d_forward(const T* x, T* y, A* argmax, const Pool2dGeometry& g);
+// Throws ValueError for an argmax outside [-1, H * W), or a window offset naming no input element.
 template <typename T>
 void max_pool2d_backward(const T* dy, const std::int64_t* argmax, T* dx, const Pool2dGeometry& g);
+template <typename T>
+void max_pool2d_backward(const T* dy, const std::uint8_t* argmax, T* dx, const Pool2dGeometry& g);
 template <typename T>
 void avg_pool2d_forward(const T* x, T* y, const Pool2dGeometry& g);
 template <typename T>
@@ -94,7 +109,11 @@ namespace cuda {
 // points into its own window (as every entry written by the forward does) and ignores others.
 void max_pool2d_forward(const void* x, void* y, std::int64_t* argmax, const Pool2dGeometry& g,
                         DType dtype, const Stream& stream);
+void max_pool2d_forward(const void* x, void* y, std::uint8_t* argmax, const Pool2dGeometry& g,
+                        DType dtype, const Stream& stream);
 void max_pool2d_backward(const void* dy, const std::int64_t* argmax, void* dx,
+                         const Pool2dGeometry& g, DType dtype, const Stream& stream);
+void max_pool2d_backward(const void* dy, const std::uint8_t* argmax, void* dx,
                          const Pool2dGeometry& g, DType dtype, const Stream& stream);
 void avg_pool2d_forward(const void* x, void* y, const Pool2dGeometry& g, DType dtype,
                         const Stream& stream);

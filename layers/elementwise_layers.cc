@@ -157,7 +157,11 @@ Tensor Pool2d::forward(const Tensor& x, Mode mode) {
     return y;
   }
   if (kind_ == Kind::kAvg) return kernels::avg_pool2d_forward(x, params_);
-  return kernels::max_pool2d_forward(x, params_, saved_ ? &argmax_ : nullptr);
+  // The argmax as window offsets: one byte per output instead of eight (docs/memory.md).
+  const bool small_window = params_.kernel_h * params_.kernel_w <= kernels::kMaxWindowOffsetArgmax;
+  return kernels::max_pool2d_forward(
+      x, params_, saved_ ? &argmax_ : nullptr,
+      small_window ? kernels::ArgmaxFormat::kWindowOffset : kernels::ArgmaxFormat::kPlaneIndex);
 }
 
 MemoryTraits Pool2d::memory_traits(Device device, bool) const {

@@ -82,8 +82,8 @@ class Flatten : public Layer {
   Shape input_shape_;
 };
 
-// Max pooling (records argmax for backward; on cuDNN the input and output instead) and average
-// pooling (count_include_pad, as PyTorch).
+// Max pooling (records the argmax as window offsets for backward; on cuDNN the input and output
+// instead) and average pooling (count_include_pad, as PyTorch).
 class Pool2d : public Layer {
  public:
   enum class Kind { kMax, kAvg };

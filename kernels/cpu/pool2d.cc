@@ -90,8 +90,8 @@ inline T select(int take, T v, T other) {
 // ReLU outputs a comparison is a coin toss, and mispredicted branches cost more than the work).
 // The window (a b / c d) is folded as (a ⊕ b) ⊕ (c ⊕ d), which picks the same element as the
 // row-major fold of window_max: the first NaN, else the first maximum.
-template <bool kArgmax, typename T>
-void max_pool_2x2(const T* xp, T* yp, std::int64_t* ap, const Pool2dGeometry& g) {
+template <bool kArgmax, typename T, typename A>
+void max_pool_2x2(const T* xp, T* yp, A* ap, const Pool2dGeometry& g) {
   // Sizes in locals: the int64 argmax stores could alias g's fields, which would reload them.
   const std::int64_t in_w = g.in_w, out_h = g.out_h, out_w = g.out_w;
   for (std::int64_t oh = 0; oh < out_h; ++oh) {
@@ -100,7 +100,7 @@ void max_pool_2x2(const T* xp, T* yp, std::int64_t* ap, const Pool2dGeometry& g)
     const T* __restrict r0 = xp + i0;
     const T* __restrict r1 = r0 + in_w;
     T* __restrict y = yp + oh * out_w;
-    std::int64_t* __restrict index = kArgmax ? ap + oh * out_w : nullptr;
+    A* __restrict index = kArgmax ? ap + oh * out_w : nullptr;
     for (std::int64_t ow = 0; ow < out_w; ++ow) {
       const T a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
       const int top = beats(b, a), bottom = beats(d, c);
@@ -108,13 +108,31 @@ void max_pool_2x2(const T* xp, T* yp, std::int64_t* ap, const Pool2dGeometry& g)
       const int second = beats(m1, m0);
       y[ow] = select(second, m1, m0);
       // Arithmetic, not `second ? … : …`: that branch made the loop 7× slower.
-      if constexpr (kArgmax) index[ow] = i0 + 2 * ow + top + second * (in_w + bottom - top);
+      if constexpr (kArgmax && sizeof(A) == 1) {  // the window offset: 0 1 / 2 3
+        index[ow] = static_cast<A>(top + second * (2 + bottom - top));
+      } else if constexpr (kArgmax) {
+        index[ow] = i0 + 2 * ow + top + second * (in_w + bottom - top);
+      }
     }
   }
 }
 
-template <typename T>
-void max_pool2d_forward(const T* x, T* y, std::int64_t* argmax, const Pool2dGeometry& g) {
+// The argmax entry of output (oh, ow) for the element at plane index `index` (-1: none): the index
+// itself (int64), or its offset inside the window (uint8; kNoArgmax for none).
+template <typename A>
+A encode_argmax(std::int64_t index, std::int64_t oh, std::int64_t ow, const Pool2dGeometry& g) {
+  if constexpr (sizeof(A) == 1) {
+    if (index < 0) return kNoArgmax;
+    const std::int64_t dh = index / g.in_w - (oh * g.stride_h - g.pad_h);
+    const std::int64_t dw = index % g.in_w - (ow * g.stride_w - g.pad_w);
+    return static_cast<A>(dh * g.kernel_w + dw);
+  } else {
+    return index;
+  }
+}
+
+template <typename T, typename A>
+void max_pool2d_forward(const T* x, T* y, A* argmax, const Pool2dGeometry& g) {
   // Planes are independent: spread them over the cores (about 16K window reads per chunk).
   const std::int64_t grain = std::max<std::int64_t>(
       1, 16384 / std::max<std::int64_t>(1, g.out_plane() * g.kernel_h * g.kernel_w));
@@ -124,7 +142,7 @@ void max_pool2d_forward(const T* x, T* y, std::int64_t* argmax, const Pool2dGeom
     for (std::int64_t plane = begin; plane < end; ++plane) {
       const T* xp = x + plane * g.in_plane();
       T* yp = y + plane * g.out_plane();
-      std::int64_t* ap = argmax != nullptr ? argmax + plane * g.out_plane() : nullptr;
+      A* ap = argmax != nullptr ? argmax + plane * g.out_plane() : nullptr;
       if (two_by_two) {
         if (ap != nullptr) {
           max_pool_2x2<true>(xp, yp, ap, g);
@@ -147,7 +165,7 @@ void max_pool2d_forward(const T* x, T* y, std::int64_t* argmax, const Pool2dGeom
             window_max<0>(xp, g.in_w, win.h0, win.h1, win.w0, win.w1, &best, &best_index);
           }
           yp[oh * g.out_w + ow] = best;
-          if (ap != nullptr) ap[oh * g.out_w + ow] = best_index;
+          if (ap != nullptr) ap[oh * g.out_w + ow] = encode_argmax<A>(best_index, oh, ow, g);
         }
       }
     }
@@ -164,6 +182,28 @@ void max_pool2d_backward(const T* dy, const std::int64_t* argmax, T* dx, const P
       CUDANET_CHECK(index >= -1 && index < g.in_plane(), ValueError, "max_pool2d_backward: argmax[",
                     k, "] = ", index, " is outside [-1, ", g.in_plane(), ")");
       if (index >= 0) dx[plane * g.in_plane() + index] += dy[k];
+    }
+  }
+}
+
+template <typename T>
+void max_pool2d_backward(const T* dy, const std::uint8_t* argmax, T* dx, const Pool2dGeometry& g) {
+  std::fill(dx, dx + g.planes() * g.in_plane(), T(0));
+  const std::int64_t window = g.kernel_h * g.kernel_w;
+  for (std::int64_t plane = 0; plane < g.planes(); ++plane) {
+    for (std::int64_t oh = 0; oh < g.out_h; ++oh) {
+      for (std::int64_t ow = 0; ow < g.out_w; ++ow) {
+        const std::int64_t k = (plane * g.out_h + oh) * g.out_w + ow;
+        const std::int64_t offset = argmax[k];
+        if (offset == kNoArgmax) continue;
+        const std::int64_t ih = oh * g.stride_h - g.pad_h + offset / g.kernel_w;
+        const std::int64_t iw = ow * g.stride_w - g.pad_w + offset % g.kernel_w;
+        CUDANET_CHECK(offset < window && ih >= 0 && ih < g.in_h && iw >= 0 && iw < g.in_w,
+                      ValueError, "max_pool2d_backward: window argmax[", k, "] = ", offset,
+                      " does not name an input element of its ", g.kernel_h, "x", g.kernel_w,
+                      " window");
+        dx[plane * g.in_plane() + ih * g.in_w + iw] += dy[k];
+      }
     }
   }
 }
@@ -210,7 +250,9 @@ void avg_pool2d_backward(const T* dy, T* dx, const Pool2dGeometry& g) {
 
 #define CUDANET_INSTANTIATE_POOL2D(T)                                                             \
   template void max_pool2d_forward<T>(const T*, T*, std::int64_t*, const Pool2dGeometry&);        \
+  template void max_pool2d_forward<T>(const T*, T*, std::uint8_t*, const Pool2dGeometry&);        \
   template void max_pool2d_backward<T>(const T*, const std::int64_t*, T*, const Pool2dGeometry&); \
+  template void max_pool2d_backward<T>(const T*, const std::uint8_t*, T*, const Pool2dGeometry&); \
   template void avg_pool2d_forward<T>(const T*, T*, const Pool2dGeometry&);                       \
   template void avg_pool2d_backward<T>(const T*, T*, const Pool2dGeometry&);
 CUDANET_INSTANTIATE_POOL2D(float)

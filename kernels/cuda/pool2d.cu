@@ -66,10 +66,22 @@ __device__ __forceinline__ T divisor_of(const Geo<I>& g, const Window<I>& w) {
                                             : (w.h1 - w.h0) * (w.w1 - w.w0));
 }
 
-template <typename T, typename I>
+// The argmax entry for input element (ih, iw) of output (oh, ow)'s window (kernels/pool2d.h):
+// the plane index ih·W + iw (int64), or the offset inside the window (uint8).
+template <typename A, typename I>
+__device__ __forceinline__ A encode_argmax(I ih, I iw, I oh, I ow, const Geo<I>& g) {
+  if constexpr (sizeof(A) == 1) {
+    return static_cast<A>((ih - (oh * g.stride_h - g.pad_h)) * g.kernel_w +
+                          (iw - (ow * g.stride_w - g.pad_w)));
+  } else {
+    return static_cast<A>(ih * g.in_w + iw);
+  }
+}
+
+// A: std::int64_t or std::uint8_t, the argmax format; "none" is A(-1): -1 or kNoArgmax (255).
+template <typename T, typename I, typename A>
 __global__ void max_pool2d_forward_kernel(const T* __restrict__ x, T* __restrict__ y,
-                                          std::int64_t* __restrict__ argmax, Geo<I> g,
-                                          std::int64_t total) {
+                                          A* __restrict__ argmax, Geo<I> g, std::int64_t total) {
   CUDANET_GRID_STRIDE_LOOP(k, total) {
     const I o = static_cast<I>(k);
     const I ow = o % g.out_w;
@@ -77,25 +89,27 @@ __global__ void max_pool2d_forward_kernel(const T* __restrict__ x, T* __restrict
     const T* xp = x + (o / g.out_plane()) * g.in_plane();
     const Window<I> win = window_of(g, oh, ow);
     T best = static_cast<T>(-CUDART_INF);
-    I best_index = -1;
+    I best_h = -1, best_w = -1;
     for (I ih = win.h0; ih < win.h1; ++ih) {
       for (I iw = win.w0; iw < win.w1; ++iw) {
         const T v = xp[ih * g.in_w + iw];
         // Same rule as the CPU reference: first maximum wins, a NaN is the maximum.
-        if (best_index < 0 || v > best || (isnan(v) && !isnan(best))) {
+        if (best_h < 0 || v > best || (isnan(v) && !isnan(best))) {
           best = v;
-          best_index = ih * g.in_w + iw;
+          best_h = ih;
+          best_w = iw;
         }
       }
     }
     y[o] = best;
-    if (argmax != nullptr) argmax[o] = best_index;
+    if (argmax != nullptr) {
+      argmax[o] = best_h < 0 ? static_cast<A>(-1) : encode_argmax<A>(best_h, best_w, oh, ow, g);
+    }
   }
 }
 
-template <typename T, typename I>
-__global__ void max_pool2d_backward_kernel(const T* __restrict__ dy,
-                                           const std::int64_t* __restrict__ argmax,
+template <typename T, typename I, typename A>
+__global__ void max_pool2d_backward_kernel(const T* __restrict__ dy, const A* __restrict__ argmax,
                                            T* __restrict__ dx, Geo<I> g, std::int64_t total) {
   CUDANET_GRID_STRIDE_LOOP(k, total) {
     const I i = static_cast<I>(k);
@@ -110,7 +124,7 @@ __global__ void max_pool2d_backward_kernel(const T* __restrict__ dy,
     for (I oh = oh0; oh <= oh1; ++oh) {
       for (I ow = ow0; ow <= ow1; ++ow) {
         const I o = base + oh * g.out_w + ow;
-        if (argmax[o] == within) acc += dy[o];
+        if (argmax[o] == encode_argmax<A>(ih, iw, oh, ow, g)) acc += dy[o];
       }
     }
     dx[i] = acc;
@@ -176,33 +190,58 @@ void dispatch(const Pool2dGeometry& g, DType dtype, F&& launch) {
 
 }  // namespace
 
-void max_pool2d_forward(const void* x, void* y, std::int64_t* argmax, const Pool2dGeometry& g,
-                        DType dtype, const Stream& stream) {
+namespace {
+template <typename A>
+void launch_max_forward(const void* x, void* y, A* argmax, const Pool2dGeometry& g, DType dtype,
+                        const Stream& stream) {
   const std::int64_t total = g.planes() * g.out_plane();
   if (total == 0) return;
   ::cudanet::cuda::DeviceGuard guard(stream.device().index());
   dispatch(g, dtype, [&](auto t, auto i) {
     using T = decltype(t);
     using I = decltype(i);
-    max_pool2d_forward_kernel<T, I><<<blocks_for(total), kThreadsPerBlock, 0, raw_stream(stream)>>>(
-        static_cast<const T*>(x), static_cast<T*>(y), argmax, Geo<I>(g), total);
+    max_pool2d_forward_kernel<T, I, A>
+        <<<blocks_for(total), kThreadsPerBlock, 0, raw_stream(stream)>>>(
+            static_cast<const T*>(x), static_cast<T*>(y), argmax, Geo<I>(g), total);
     CUDANET_LAUNCH_CHECK();
   });
 }
 
-void max_pool2d_backward(const void* dy, const std::int64_t* argmax, void* dx,
-                         const Pool2dGeometry& g, DType dtype, const Stream& stream) {
+template <typename A>
+void launch_max_backward(const void* dy, const A* argmax, void* dx, const Pool2dGeometry& g,
+                         DType dtype, const Stream& stream) {
   const std::int64_t total = g.planes() * g.in_plane();
   if (total == 0) return;
   ::cudanet::cuda::DeviceGuard guard(stream.device().index());
   dispatch(g, dtype, [&](auto t, auto i) {
     using T = decltype(t);
     using I = decltype(i);
-    max_pool2d_backward_kernel<T, I>
+    max_pool2d_backward_kernel<T, I, A>
         <<<blocks_for(total), kThreadsPerBlock, 0, raw_stream(stream)>>>(
             static_cast<const T*>(dy), argmax, static_cast<T*>(dx), Geo<I>(g), total);
     CUDANET_LAUNCH_CHECK();
   });
+}
+}  // namespace
+
+void max_pool2d_forward(const void* x, void* y, std::int64_t* argmax, const Pool2dGeometry& g,
+                        DType dtype, const Stream& stream) {
+  launch_max_forward(x, y, argmax, g, dtype, stream);
+}
+
+void max_pool2d_forward(const void* x, void* y, std::uint8_t* argmax, const Pool2dGeometry& g,
+                        DType dtype, const Stream& stream) {
+  launch_max_forward(x, y, argmax, g, dtype, stream);
+}
+
+void max_pool2d_backward(const void* dy, const std::int64_t* argmax, void* dx,
+                         const Pool2dGeometry& g, DType dtype, const Stream& stream) {
+  launch_max_backward(dy, argmax, dx, g, dtype, stream);
+}
+
+void max_pool2d_backward(const void* dy, const std::uint8_t* argmax, void* dx,
+                         const Pool2dGeometry& g, DType dtype, const Stream& stream) {
+  launch_max_backward(dy, argmax, dx, g, dtype, stream);
 }
 
 void avg_pool2d_forward(const void* x, void* y, const Pool2dGeometry& g, DType dtype,

@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <gtest/gtest.h>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "kernels/common.h"
@@ -100,6 +102,82 @@ TEST(MaxPool2d, Float32MatchesFloat64) {
   const Tensor y64 = max_pool2d_forward(x64, p, &a64);
   EXPECT_TRUE(all_equal(Tensor::from_vector(testing::as_doubles(y32), y32.shape()), y64));
   EXPECT_TRUE(all_equal(a32, a64));
+}
+
+// The values of t as bit patterns (equal NaNs compare equal).
+std::vector<std::uint64_t> bits_of(const Tensor& t) {
+  std::vector<std::uint64_t> out;
+  for (double v : testing::as_doubles(t)) {
+    std::uint64_t b = 0;
+    std::memcpy(&b, &v, sizeof(b));
+    out.push_back(b);
+  }
+  return out;
+}
+
+// The window-offset argmax names the same element as the plane index, and the backward gives the
+// same dx bit for bit: the 2x2 fast path, overlapping 3/2 windows (AlexNet), padding, rectangular
+// windows, ties and NaNs, float and double.
+TEST(MaxPool2d, WindowOffsetArgmaxEqualsPlaneIndex) {
+  Pool2dParams rect;
+  rect.kernel_h = 2, rect.kernel_w = 3, rect.stride_h = 1, rect.stride_w = 2, rect.pad_w = 1;
+  const std::vector<std::pair<Shape, Pool2dParams>> cases = {
+      {{2, 3, 28, 28}, Pool2dParams::square(2)},      {{2, 3, 13, 13}, Pool2dParams::square(3, 2)},
+      {{1, 2, 9, 11}, Pool2dParams::square(3, 2, 1)}, {{1, 2, 7, 10}, rect},
+      {{1, 1, 5, 5}, Pool2dParams::square(5, 1, 2)},  {{2, 2, 7, 7}, Pool2dParams::square(2)}};
+  std::uint64_t seed = 30;
+  for (const auto& [shape, p] : cases) {
+    for (DType dtype : {DType::kFloat32, DType::kFloat64}) {
+      SCOPED_TRACE(::testing::Message() << shape_str(shape) << " kernel " << p.kernel_h << "x"
+                                        << p.kernel_w << " " << dtype);
+      // Small integers: many ties (as after a ReLU); one NaN.
+      Tensor x = testing::small_int_tensor(shape, dtype, seed++, 0, 3);
+      if (dtype == DType::kFloat64) x.data<double>()[7] = std::numeric_limits<double>::quiet_NaN();
+      Tensor index, offset;
+      const Tensor y = max_pool2d_forward(x, p, &index);
+      const Tensor y8 = max_pool2d_forward(x, p, &offset, ArgmaxFormat::kWindowOffset);
+      ASSERT_EQ(offset.dtype(), DType::kUInt8);
+      EXPECT_EQ(bits_of(y8), bits_of(y));  // NaN included
+      const Pool2dGeometry g = pool2d_geometry(shape, p, "test");
+      const std::vector<std::int64_t> iv = index.to_vector<std::int64_t>();
+      const std::vector<std::uint8_t> ov = offset.to_vector<std::uint8_t>();
+      for (std::size_t k = 0; k < iv.size(); ++k) {
+        const std::int64_t ow = static_cast<std::int64_t>(k) % g.out_w;
+        const std::int64_t oh = static_cast<std::int64_t>(k) / g.out_w % g.out_h;
+        const std::int64_t ih = oh * g.stride_h - g.pad_h + ov[k] / g.kernel_w;
+        const std::int64_t iw = ow * g.stride_w - g.pad_w + ov[k] % g.kernel_w;
+        ASSERT_EQ(ih * g.in_w + iw, iv[k]) << "output " << k;
+      }
+      const Tensor dy = testing::random_tensor(y.shape(), dtype, seed++);
+      EXPECT_TRUE(all_equal(max_pool2d_backward(dy, offset, shape, p),
+                            max_pool2d_backward(dy, index, shape, p)));
+    }
+  }
+}
+
+TEST(MaxPool2d, WindowOffsetArgmaxRejectsLargeWindowsAndBadOffsets) {
+  const Tensor x = testing::random_tensor({1, 1, 16, 16}, DType::kFloat32, 2);
+  Tensor argmax;
+  EXPECT_THROW(
+      max_pool2d_forward(x, Pool2dParams::square(16), &argmax, ArgmaxFormat::kWindowOffset),
+      ValueError);  // 256 elements
+  EXPECT_NO_THROW(
+      max_pool2d_forward(x, Pool2dParams::square(15), &argmax, ArgmaxFormat::kWindowOffset));
+  const Pool2dParams p = Pool2dParams::square(3, 2, 1);
+  const Tensor y = max_pool2d_forward(x, p, &argmax, ArgmaxFormat::kWindowOffset);
+  Tensor bad = argmax.clone();
+  bad.data<std::uint8_t>()[0] = 0;  // output (0, 0): its window's first element is padding
+  EXPECT_THROW(max_pool2d_backward(y, bad, x.shape(), p), ValueError);
+  bad = argmax.clone();
+  bad.data<std::uint8_t>()[5] = 9;  // past the 3x3 window
+  EXPECT_THROW(max_pool2d_backward(y, bad, x.shape(), p), ValueError);
+  bad = argmax.clone();
+  bad.data<std::uint8_t>()[5] = kNoArgmax;  // no element: that output's dy goes nowhere
+  const Tensor dy = Tensor::full(y.shape(), 1.0, DType::kFloat32);
+  const std::vector<float> dx = max_pool2d_backward(dy, bad, x.shape(), p).to_vector<float>();
+  double total = 0;
+  for (float v : dx) total += v;
+  EXPECT_EQ(total, static_cast<double>(y.numel() - 1));
 }
 
 TEST(AvgPool2d, KnownValuesCountIncludePad) {

@@ -18,7 +18,7 @@ namespace {
 
 using testing::all_equal;
 constexpr std::int64_t kF = 4;  // bytes of a float32
-constexpr std::int64_t kI = 8;  // bytes of an int64 (max-pool argmax)
+constexpr std::int64_t kI = 1;  // bytes of a max-pool argmax entry (a uint8 window offset)
 
 // conv-relu-LRN-pool ×2, conv-relu ×2, pool, then fc-relu-dropout ×2 and fc: AlexNet's layer
 // sequence at a size the CPU runs in milliseconds. Input [N, 3, 35, 35].

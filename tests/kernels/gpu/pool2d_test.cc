@@ -84,6 +84,43 @@ TEST(Pool2dGpu, MaxForwardAndBackwardEqualTheReference) {
   }
 }
 
+// The window-offset argmax (what the layers keep): the same bytes as the CPU's, on ReLU-like data
+// full of ties, and the same dx bit for bit.
+TEST(Pool2dGpu, WindowOffsetArgmaxEqualsTheReference) {
+  CUDANET_REQUIRE_GPU();
+  std::uint64_t seed = 50;
+  for (const Case& c : cases()) {
+    for (DType dtype : {DType::kFloat32, DType::kFloat64}) {
+      SCOPED_TRACE(::testing::Message() << c.name << " " << dtype);
+      const Tensor x = testing::small_int_tensor(c.shape, dtype, seed++, 0, 3);
+      Tensor argmax_ref;
+      const Tensor y_ref = max_pool2d_forward(x, c.p, &argmax_ref, ArgmaxFormat::kWindowOffset);
+      const Tensor dy = testing::random_tensor(y_ref.shape(), dtype, seed++);
+      const Tensor dx_ref = max_pool2d_backward(dy, argmax_ref, c.shape, c.p);
+
+      const Pool2dGeometry g = pool2d_geometry(c.shape, c.p, "test");
+      const Tensor xd = x.to(kGpu), dyd = dy.to(kGpu);
+      Tensor y = poisoned(y_ref.shape(), dtype);
+      Tensor argmax = Tensor::empty(y_ref.shape(), DType::kUInt8, kGpu);
+      argmax.fill_(200);  // poison: not a legal offset of these windows
+      cuda::max_pool2d_forward(xd.data_ptr(), y.data_ptr(), argmax.data<std::uint8_t>(), g, dtype,
+                               current_stream(kGpu));
+      EXPECT_TRUE(all_equal(y, y_ref));
+      EXPECT_EQ(argmax.to_vector<std::uint8_t>(), argmax_ref.to_vector<std::uint8_t>());
+      Tensor dx = poisoned(c.shape, dtype);
+      cuda::max_pool2d_backward(dyd.data_ptr(), argmax.data<std::uint8_t>(), dx.data_ptr(), g,
+                                dtype, current_stream(kGpu));
+      EXPECT_TRUE(all_equal(dx, dx_ref));
+
+      Tensor argmax_t;
+      EXPECT_TRUE(
+          all_equal(max_pool2d_forward(xd, c.p, &argmax_t, ArgmaxFormat::kWindowOffset), y_ref));
+      EXPECT_EQ(argmax_t.dtype(), DType::kUInt8);
+      EXPECT_TRUE(all_equal(max_pool2d_backward(dyd, argmax_t, c.shape, c.p), dx_ref));
+    }
+  }
+}
+
 TEST(Pool2dGpu, MaxForwardWithoutArgmax) {
   CUDANET_REQUIRE_GPU();
   const Tensor x = testing::random_tensor({1, 3, 13, 13}, DType::kFloat32, 9);
