@@ -99,26 +99,35 @@ BENCHMARK_CAPTURE(BM_Conv2d, c5_bwd_filter, kC5, Pass::kBackwardFilter)->UseReal
 // ---- max pooling 2x2, stride 2
 // --------------------------------------------------------------------
 
-void BM_MaxPool(benchmark::State& state, Shape x_shape, bool backward) {
+// The layers keep the argmax as one-byte window offsets (kWindowOffset); kPlaneIndex is int64.
+void BM_MaxPool(benchmark::State& state, Shape x_shape, bool backward, ArgmaxFormat format) {
   const auto p = Pool2dParams::square(2, 2);
   const Shape y_shape = pool2d_output_shape(x_shape, p);
   const Tensor x = uniform(x_shape), dy = uniform(y_shape);
   Tensor argmax;
-  max_pool2d_forward(x, p, &argmax);
+  max_pool2d_forward(x, p, &argmax, format);
   for (auto _ : state) {
-    Tensor out =
-        backward ? max_pool2d_backward(dy, argmax, x_shape, p) : max_pool2d_forward(x, p, &argmax);
+    Tensor out = backward ? max_pool2d_backward(dy, argmax, x_shape, p)
+                          : max_pool2d_forward(x, p, &argmax, format);
     benchmark::DoNotOptimize(out.data_ptr());
   }
   const double in = static_cast<double>(shape_numel(x_shape));
   const double out = static_cast<double>(shape_numel(y_shape));
-  // Forward: read x, write y (4 B each) and argmax (8 B); backward: read dy and argmax, write dx.
-  set_counters(state, kBatch, 0, 4 * in + 12 * out);
+  // Forward: read x, write y (4 B each) and argmax; backward: read dy and argmax, write dx.
+  const double argmax_bytes = format == ArgmaxFormat::kWindowOffset ? 1 : 8;
+  set_counters(state, kBatch, 0, 4 * in + (4 + argmax_bytes) * out);
 }
-BENCHMARK_CAPTURE(BM_MaxPool, s2_fwd, Shape{kBatch, 6, 28, 28}, false)->UseRealTime();
-BENCHMARK_CAPTURE(BM_MaxPool, s2_bwd, Shape{kBatch, 6, 28, 28}, true)->UseRealTime();
-BENCHMARK_CAPTURE(BM_MaxPool, s4_fwd, Shape{kBatch, 16, 10, 10}, false)->UseRealTime();
-BENCHMARK_CAPTURE(BM_MaxPool, s4_bwd, Shape{kBatch, 16, 10, 10}, true)->UseRealTime();
+constexpr ArgmaxFormat kOffset = ArgmaxFormat::kWindowOffset;
+BENCHMARK_CAPTURE(BM_MaxPool, s2_fwd, Shape{kBatch, 6, 28, 28}, false, kOffset)->UseRealTime();
+BENCHMARK_CAPTURE(BM_MaxPool, s2_bwd, Shape{kBatch, 6, 28, 28}, true, kOffset)->UseRealTime();
+BENCHMARK_CAPTURE(BM_MaxPool, s4_fwd, Shape{kBatch, 16, 10, 10}, false, kOffset)->UseRealTime();
+BENCHMARK_CAPTURE(BM_MaxPool, s4_bwd, Shape{kBatch, 16, 10, 10}, true, kOffset)->UseRealTime();
+BENCHMARK_CAPTURE(BM_MaxPool, s2_fwd_int64, Shape{kBatch, 6, 28, 28}, false,
+                  ArgmaxFormat::kPlaneIndex)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_MaxPool, s2_bwd_int64, Shape{kBatch, 6, 28, 28}, true,
+                  ArgmaxFormat::kPlaneIndex)
+    ->UseRealTime();
 
 // ---- ReLU on c1's output ------------------------------------------------------------------------
 

@@ -94,24 +94,36 @@ template <bool kArgmax, typename T, typename A>
 void max_pool_2x2(const T* xp, T* yp, A* ap, const Pool2dGeometry& g) {
   // Sizes in locals: the int64 argmax stores could alias g's fields, which would reload them.
   const std::int64_t in_w = g.in_w, out_h = g.out_h, out_w = g.out_w;
+  // One-byte offsets go through an int32 row first: a loop storing bytes vectorises 16 outputs
+  // at a time, more than LeNet's rows hold, so it would run scalar.
+  constexpr bool kBytes = kArgmax && sizeof(A) == 1;
+  constexpr std::int64_t kChunk = 256;
+  std::int32_t codes[kBytes ? kChunk : 1];
   for (std::int64_t oh = 0; oh < out_h; ++oh) {
     const std::int64_t i0 = 2 * oh * in_w;
-    // Restrict, and no branch in the loop: the compiler vectorises it.
-    const T* __restrict r0 = xp + i0;
-    const T* __restrict r1 = r0 + in_w;
-    T* __restrict y = yp + oh * out_w;
-    A* __restrict index = kArgmax ? ap + oh * out_w : nullptr;
-    for (std::int64_t ow = 0; ow < out_w; ++ow) {
-      const T a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
-      const int top = beats(b, a), bottom = beats(d, c);
-      const T m0 = select(top, b, a), m1 = select(bottom, d, c);
-      const int second = beats(m1, m0);
-      y[ow] = select(second, m1, m0);
-      // Arithmetic, not `second ? … : …`: that branch made the loop 7× slower.
-      if constexpr (kArgmax && sizeof(A) == 1) {  // the window offset: 0 1 / 2 3
-        index[ow] = static_cast<A>(top + second * (2 + bottom - top));
-      } else if constexpr (kArgmax) {
-        index[ow] = i0 + 2 * ow + top + second * (in_w + bottom - top);
+    for (std::int64_t first = 0; first < out_w; first += kChunk) {
+      const std::int64_t n = std::min(kChunk, out_w - first);
+      // Restrict, and no branch in the loop: the compiler vectorises it.
+      const T* __restrict r0 = xp + i0 + 2 * first;
+      const T* __restrict r1 = r0 + in_w;
+      T* __restrict y = yp + oh * out_w + first;
+      A* __restrict index = kArgmax ? ap + oh * out_w + first : nullptr;
+      std::int32_t* __restrict code = codes;
+      for (std::int64_t j = 0; j < n; ++j) {
+        const T a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
+        const int top = beats(b, a), bottom = beats(d, c);
+        const T m0 = select(top, b, a), m1 = select(bottom, d, c);
+        const int second = beats(m1, m0);
+        y[j] = select(second, m1, m0);
+        // Arithmetic, not `second ? … : …`: that branch made the loop 7× slower.
+        if constexpr (kBytes) {  // the window offset: 0 1 / 2 3
+          code[j] = top + second * (2 + bottom - top);
+        } else if constexpr (kArgmax) {
+          index[j] = i0 + 2 * (first + j) + top + second * (in_w + bottom - top);
+        }
+      }
+      if constexpr (kBytes) {
+        for (std::int64_t j = 0; j < n; ++j) index[j] = static_cast<A>(code[j]);
       }
     }
   }
@@ -172,40 +184,118 @@ void max_pool2d_forward(const T* x, T* y, A* argmax, const Pool2dGeometry& g) {
   });
 }
 
+// The backward of max_pool_2x2 with one-byte offsets for one plane, dense and branch-free (it
+// writes every element of dx, so nothing is zeroed first): each window's four elements get dy
+// where the offset names them and 0 elsewhere. Throws for an offset that names no element.
+template <typename T>
+void unpool_2x2(const T* dyp, const std::uint8_t* ap, T* dxp, std::int64_t plane,
+                const Pool2dGeometry& g) {
+  const std::int64_t in_h = g.in_h, in_w = g.in_w, out_h = g.out_h, out_w = g.out_w;
+  // The offsets go through an int32 row: a loop reading bytes vectorises 16 outputs at a time,
+  // more than LeNet's rows hold, so it would run scalar.
+  constexpr std::int64_t kChunk = 256;
+  std::int32_t codes[kChunk];
+  int bad = 0;
+  for (std::int64_t oh = 0; oh < out_h; ++oh) {
+    for (std::int64_t first = 0; first < out_w; first += kChunk) {
+      const std::int64_t n = std::min(kChunk, out_w - first);
+      const std::uint8_t* a = ap + oh * out_w + first;
+      for (std::int64_t j = 0; j < n; ++j) codes[j] = a[j];
+      const std::int32_t* __restrict code = codes;
+      const T* __restrict d = dyp + oh * out_w + first;
+      T* __restrict top = dxp + 2 * oh * in_w + 2 * first;
+      T* __restrict bottom = top + in_w;
+      for (std::int64_t j = 0; j < n; ++j) {
+        const int offset = code[j];
+        const T v = d[j];
+        top[2 * j] = select(offset == 0, v, T(0));
+        top[2 * j + 1] = select(offset == 1, v, T(0));
+        bottom[2 * j] = select(offset == 2, v, T(0));
+        bottom[2 * j + 1] = select(offset == 3, v, T(0));
+        bad |= static_cast<int>(offset > 3) & static_cast<int>(offset != kNoArgmax);
+      }
+    }
+    T* row = dxp + 2 * oh * in_w;
+    if (in_w > 2 * out_w) row[in_w - 1] = row[2 * in_w - 1] = T(0);  // an odd last column
+  }
+  if (in_h > 2 * out_h) std::fill(dxp + (in_h - 1) * in_w, dxp + in_h * in_w, T(0));
+  CUDANET_CHECK(bad == 0, ValueError, "max_pool2d_backward: a window argmax of plane ", plane,
+                " is over 3 but not ", static_cast<int>(kNoArgmax),
+                ": it names no element of its 2x2 window");
+}
+
+// The backward passes scatter plane by plane (planes are independent: spread over the cores); a
+// plane's outputs are visited in (oh, ow) order, so overlapping windows sum in a fixed order.
 template <typename T>
 void max_pool2d_backward(const T* dy, const std::int64_t* argmax, T* dx, const Pool2dGeometry& g) {
-  std::fill(dx, dx + g.planes() * g.in_plane(), T(0));
-  for (std::int64_t plane = 0; plane < g.planes(); ++plane) {
-    for (std::int64_t o = 0; o < g.out_plane(); ++o) {
-      const std::int64_t k = plane * g.out_plane() + o;
-      const std::int64_t index = argmax[k];
-      CUDANET_CHECK(index >= -1 && index < g.in_plane(), ValueError, "max_pool2d_backward: argmax[",
-                    k, "] = ", index, " is outside [-1, ", g.in_plane(), ")");
-      if (index >= 0) dx[plane * g.in_plane() + index] += dy[k];
-    }
-  }
+  const std::int64_t in_plane = g.in_plane(), out_plane = g.out_plane();
+  parallel_for(g.planes(), std::max<std::int64_t>(1, 16384 / std::max<std::int64_t>(1, out_plane)),
+               [&](std::int64_t begin, std::int64_t end) {
+                 for (std::int64_t plane = begin; plane < end; ++plane) {
+                   T* dxp = dx + plane * in_plane;
+                   std::fill(dxp, dxp + in_plane, T(0));
+                   for (std::int64_t o = 0; o < out_plane; ++o) {
+                     const std::int64_t k = plane * out_plane + o;
+                     const std::int64_t index = argmax[k];
+                     CUDANET_CHECK(index >= -1 && index < in_plane, ValueError,
+                                   "max_pool2d_backward: argmax[", k, "] = ", index,
+                                   " is outside [-1, ", in_plane, ")");
+                     if (index >= 0) dxp[index] += dy[k];
+                   }
+                 }
+               });
 }
 
 template <typename T>
 void max_pool2d_backward(const T* dy, const std::uint8_t* argmax, T* dx, const Pool2dGeometry& g) {
-  std::fill(dx, dx + g.planes() * g.in_plane(), T(0));
+  const std::int64_t in_h = g.in_h, in_w = g.in_w, out_h = g.out_h, out_w = g.out_w;
+  const std::int64_t in_plane = g.in_plane(), out_plane = g.out_plane();
   const std::int64_t window = g.kernel_h * g.kernel_w;
-  for (std::int64_t plane = 0; plane < g.planes(); ++plane) {
-    for (std::int64_t oh = 0; oh < g.out_h; ++oh) {
-      for (std::int64_t ow = 0; ow < g.out_w; ++ow) {
-        const std::int64_t k = (plane * g.out_h + oh) * g.out_w + ow;
-        const std::int64_t offset = argmax[k];
+  // Per offset: its row and column inside the window, and its distance from the window's first
+  // element in the plane (a lookup instead of two divisions per output).
+  std::int64_t row_of[256], col_of[256], delta[256];
+  for (std::int64_t o = 0; o < 256; ++o) {
+    row_of[o] = o / g.kernel_w;
+    col_of[o] = o % g.kernel_w;
+    delta[o] = row_of[o] * in_w + col_of[o];
+  }
+  const bool two_by_two = g.kernel_h == 2 && g.kernel_w == 2 && g.stride_h == 2 &&
+                          g.stride_w == 2 && g.pad_h == 0 && g.pad_w == 0;
+  const auto plane_backward = [&](std::int64_t plane) {
+    if (two_by_two) {
+      unpool_2x2(dy + plane * out_plane, argmax + plane * out_plane, dx + plane * in_plane, plane,
+                 g);
+      return;
+    }
+    T* __restrict dxp = dx + plane * in_plane;
+    std::fill(dxp, dxp + in_plane, T(0));
+    const std::uint8_t* __restrict ap = argmax + plane * out_plane;
+    const T* __restrict dyp = dy + plane * out_plane;
+    for (std::int64_t oh = 0; oh < out_h; ++oh) {
+      const std::int64_t hs = oh * g.stride_h - g.pad_h;
+      for (std::int64_t ow = 0; ow < out_w; ++ow) {
+        const std::uint8_t offset = ap[oh * out_w + ow];
         if (offset == kNoArgmax) continue;
-        const std::int64_t ih = oh * g.stride_h - g.pad_h + offset / g.kernel_w;
-        const std::int64_t iw = ow * g.stride_w - g.pad_w + offset % g.kernel_w;
-        CUDANET_CHECK(offset < window && ih >= 0 && ih < g.in_h && iw >= 0 && iw < g.in_w,
-                      ValueError, "max_pool2d_backward: window argmax[", k, "] = ", offset,
-                      " does not name an input element of its ", g.kernel_h, "x", g.kernel_w,
-                      " window");
-        dx[plane * g.in_plane() + ih * g.in_w + iw] += dy[k];
+        const std::int64_t ws = ow * g.stride_w - g.pad_w;
+        // Inside the window and inside the plane (the window may reach into the padding).
+        const bool ok =
+            offset < window &&
+            static_cast<std::uint64_t>(hs + row_of[offset]) < static_cast<std::uint64_t>(in_h) &&
+            static_cast<std::uint64_t>(ws + col_of[offset]) < static_cast<std::uint64_t>(in_w);
+        if (!ok) {
+          CUDANET_THROW(ValueError, "max_pool2d_backward: window argmax[",
+                        plane * out_plane + oh * out_w + ow, "] = ", static_cast<int>(offset),
+                        " does not name an input element of its ", g.kernel_h, "x", g.kernel_w,
+                        " window");
+        }
+        dxp[hs * in_w + ws + delta[offset]] += dyp[oh * out_w + ow];
       }
     }
-  }
+  };
+  parallel_for(g.planes(), std::max<std::int64_t>(1, 16384 / std::max<std::int64_t>(1, out_plane)),
+               [&](std::int64_t begin, std::int64_t end) {
+                 for (std::int64_t plane = begin; plane < end; ++plane) plane_backward(plane);
+               });
 }
 
 template <typename T>

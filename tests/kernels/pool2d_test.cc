@@ -171,6 +171,13 @@ TEST(MaxPool2d, WindowOffsetArgmaxRejectsLargeWindowsAndBadOffsets) {
   bad = argmax.clone();
   bad.data<std::uint8_t>()[5] = 9;  // past the 3x3 window
   EXPECT_THROW(max_pool2d_backward(y, bad, x.shape(), p), ValueError);
+  {  // the dense 2x2 path checks too
+    const Pool2dParams p2 = Pool2dParams::square(2);
+    Tensor a2;
+    const Tensor y2 = max_pool2d_forward(x, p2, &a2, ArgmaxFormat::kWindowOffset);
+    a2.data<std::uint8_t>()[10] = 4;
+    EXPECT_THROW(max_pool2d_backward(y2, a2, x.shape(), p2), ValueError);
+  }
   bad = argmax.clone();
   bad.data<std::uint8_t>()[5] = kNoArgmax;  // no element: that output's dy goes nowhere
   const Tensor dy = Tensor::full(y.shape(), 1.0, DType::kFloat32);
