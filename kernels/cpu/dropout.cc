@@ -20,12 +20,11 @@ void dropout_backward(const T* dy, const std::uint8_t* mask, T* dx, std::int64_t
   for (std::int64_t i = 0; i < n; ++i) dx[i] = mask[i] != 0 ? dy[i] * scale : T(0);
 }
 
+// dx_i = keep_i ? dy_i * scale : 0 is the forward's formula applied to dy: the same draw, no mask.
 template <typename T>
 void dropout_backward(const T* dy, T* dx, std::int64_t n, double keep_prob, T scale,
                       std::uint64_t seed, std::uint64_t offset) {
-  for (std::int64_t i = 0; i < n; ++i) {
-    dx[i] = bernoulli(seed, offset, i, keep_prob) ? dy[i] * scale : T(0);
-  }
+  dropout_forward(dy, dx, static_cast<std::uint8_t*>(nullptr), n, keep_prob, scale, seed, offset);
 }
 
 template void dropout_forward<float>(const float*, float*, std::uint8_t*, std::int64_t, double,

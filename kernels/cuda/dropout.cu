@@ -34,38 +34,50 @@ __device__ __forceinline__ void keep_quad(std::uint64_t seed, std::uint64_t offs
   }
 }
 
+// out_i = keep_i ? in_i * scale : 0 (and mask_i = keep_i unless mask is null), for the Philox
+// stream at offset + *offset_shift when the shift is given: a replayed CUDA graph draws fresh
+// masks through it (see DropoutReplayShifts). The forward (in = x) and the mask-free backward
+// (in = dy, the same draw) are this one body under their own kernel names.
 template <typename T>
-__global__ void dropout_forward_kernel(const T* __restrict__ x, T* __restrict__ y,
-                                       std::uint8_t* __restrict__ mask, std::int64_t n,
-                                       double keep_prob, T scale, std::uint64_t seed,
-                                       std::uint64_t offset,
-                                       const std::uint64_t* __restrict__ offset_shift) {
-  // A replayed CUDA graph draws fresh masks through the shift (see DropoutReplayShifts).
+__device__ __forceinline__ void apply_dropout(const T* __restrict__ in, T* __restrict__ out,
+                                              std::uint8_t* __restrict__ mask, std::int64_t n,
+                                              double keep_prob, T scale, std::uint64_t seed,
+                                              std::uint64_t offset,
+                                              const std::uint64_t* __restrict__ offset_shift) {
   if (offset_shift != nullptr) offset += *offset_shift;
-  // A null mask is not stored (the backward regenerates it); aligned_to(nullptr, 4) holds.
-  const bool vector = aligned_to(x, 16) && aligned_to(y, 16) && aligned_to(mask, 4);
+  // A null mask is not stored; aligned_to(nullptr, 4) holds.
+  const bool vector = aligned_to(in, 16) && aligned_to(out, 16) && aligned_to(mask, 4);
   const std::int64_t groups = (n + 3) / 4;
   CUDANET_GRID_STRIDE_LOOP(b, groups) {
     bool keep[4];
     keep_quad(seed, offset, b, keep_prob, keep);
     const std::int64_t first = 4 * b;
     if (vector && first + 4 <= n) {
-      Quad<T> q = reinterpret_cast<const Quad<T>*>(x)[b];
+      Quad<T> q = reinterpret_cast<const Quad<T>*>(in)[b];
       MaskQuad m;
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
         q.v[j] = keep[j] ? q.v[j] * scale : T(0);
         m.v[j] = keep[j] ? 1 : 0;
       }
-      reinterpret_cast<Quad<T>*>(y)[b] = q;
+      reinterpret_cast<Quad<T>*>(out)[b] = q;
       if (mask != nullptr) reinterpret_cast<MaskQuad*>(mask)[b] = m;
     } else {
       for (int j = 0; j < 4 && first + j < n; ++j) {
-        y[first + j] = keep[j] ? x[first + j] * scale : T(0);
+        out[first + j] = keep[j] ? in[first + j] * scale : T(0);
         if (mask != nullptr) mask[first + j] = keep[j] ? 1 : 0;
       }
     }
   }
+}
+
+template <typename T>
+__global__ void dropout_forward_kernel(const T* __restrict__ x, T* __restrict__ y,
+                                       std::uint8_t* __restrict__ mask, std::int64_t n,
+                                       double keep_prob, T scale, std::uint64_t seed,
+                                       std::uint64_t offset,
+                                       const std::uint64_t* __restrict__ offset_shift) {
+  apply_dropout(x, y, mask, n, keep_prob, scale, seed, offset, offset_shift);
 }
 
 template <typename T>
@@ -90,31 +102,15 @@ __global__ void dropout_backward_kernel(const T* __restrict__ dy,
   }
 }
 
-// The backward without a mask: keep regenerated exactly as the forward drew it.
+// The backward without a mask: keep regenerated exactly as the forward drew it (the same shift
+// slot as the forward it mirrors).
 template <typename T>
 __global__ void dropout_backward_regenerate_kernel(const T* __restrict__ dy, T* __restrict__ dx,
                                                    std::int64_t n, double keep_prob, T scale,
                                                    std::uint64_t seed, std::uint64_t offset,
                                                    const std::uint64_t* __restrict__ offset_shift) {
-  // The same shift as the forward it mirrors, read when the kernel runs (see the forward).
-  if (offset_shift != nullptr) offset += *offset_shift;
-  const bool vector = aligned_to(dy, 16) && aligned_to(dx, 16);
-  const std::int64_t groups = (n + 3) / 4;
-  CUDANET_GRID_STRIDE_LOOP(b, groups) {
-    bool keep[4];
-    keep_quad(seed, offset, b, keep_prob, keep);
-    const std::int64_t first = 4 * b;
-    if (vector && first + 4 <= n) {
-      Quad<T> q = reinterpret_cast<const Quad<T>*>(dy)[b];
-#pragma unroll
-      for (int j = 0; j < 4; ++j) q.v[j] = keep[j] ? q.v[j] * scale : T(0);
-      reinterpret_cast<Quad<T>*>(dx)[b] = q;
-    } else {
-      for (int j = 0; j < 4 && first + j < n; ++j) {
-        dx[first + j] = keep[j] ? dy[first + j] * scale : T(0);
-      }
-    }
-  }
+  apply_dropout(dy, dx, static_cast<std::uint8_t*>(nullptr), n, keep_prob, scale, seed, offset,
+                offset_shift);
 }
 
 struct ReplayShifts {
