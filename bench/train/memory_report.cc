@@ -14,10 +14,10 @@
 // gradients and input batch; it is not scaled.
 #include <cstdio>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "bench/train/comma_list.h"
 #include "core/pinned_allocator.h"
 #include "core/random.h"
 #include "layers/loss.h"
@@ -32,15 +32,6 @@ struct Options {
   std::int64_t batch = 2, scale_to = 128;
 };
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string item; std::getline(in, item, ',');) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
-
 Options parse(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
@@ -48,7 +39,7 @@ Options parse(int argc, char** argv) {
     CUDANET_CHECK(i + 1 < argc, ValueError, a, " needs a value (--models, --batch, --scale-to)");
     const std::string v = argv[++i];
     if (a == "--models") {
-      o.models = split(v);
+      o.models = split_commas(v);
     } else if (a == "--batch") {
       o.batch = std::stoll(v);
     } else if (a == "--scale-to") {

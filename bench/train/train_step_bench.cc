@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/train/comma_list.h"
 #include "core/cuda_allocator.h"
 #include "core/cuda_runtime.h"
 #include "core/random.h"
@@ -59,15 +60,6 @@ struct Result {
   double gflop_per_step = 0, tflops = 0, peak_tflops = 0;
 };
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string item; std::getline(in, item, ',');) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
-
 Options parse(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
@@ -78,14 +70,14 @@ Options parse(int argc, char** argv) {
     };
     if (a == "--configs") {
       o.configs.clear();
-      for (const std::string& c : split(value())) {
+      for (const std::string& c : split_commas(value())) {
         const auto colon = c.find(':');
         CUDANET_CHECK(colon != std::string::npos, ValueError, "config '", c,
                       "' is not model:batch");
         o.configs.emplace_back(c.substr(0, colon), std::stoll(c.substr(colon + 1)));
       }
     } else if (a == "--backends") {
-      o.backends = split(value());
+      o.backends = split_commas(value());
     } else if (a == "--device") {
       o.device = value();
     } else if (a == "--steps") {
