@@ -65,6 +65,18 @@ inline void fold_max(T v, std::int64_t i, T& best, std::int64_t& index) {
   index = take ? i : index;
 }
 
+// Planes are independent, so the passes spread them over the cores in chunks of about 16K
+// element visits (`work` per plane).
+inline std::int64_t planes_per_chunk(std::int64_t work) {
+  return std::max<std::int64_t>(1, 16384 / std::max<std::int64_t>(1, work));
+}
+
+// LeNet's pooling: 2×2 windows, stride 2, no padding (the branch-free paths below).
+inline bool is_2x2_stride_2(const Pool2dGeometry& g) {
+  return g.kernel_h == 2 && g.kernel_w == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_h == 0 &&
+         g.pad_w == 0;
+}
+
 // 1 when candidate v beats best under window_max's rule (v larger, or v the first NaN), else 0.
 template <typename T>
 inline int beats(T v, T best) {
@@ -145,11 +157,8 @@ A encode_argmax(std::int64_t index, std::int64_t oh, std::int64_t ow, const Pool
 
 template <typename T, typename A>
 void max_pool2d_forward(const T* x, T* y, A* argmax, const Pool2dGeometry& g) {
-  // Planes are independent: spread them over the cores (about 16K window reads per chunk).
-  const std::int64_t grain = std::max<std::int64_t>(
-      1, 16384 / std::max<std::int64_t>(1, g.out_plane() * g.kernel_h * g.kernel_w));
-  const bool two_by_two = g.kernel_h == 2 && g.kernel_w == 2 && g.stride_h == 2 &&
-                          g.stride_w == 2 && g.pad_h == 0 && g.pad_w == 0;
+  const std::int64_t grain = planes_per_chunk(g.out_plane() * g.kernel_h * g.kernel_w);
+  const bool two_by_two = is_2x2_stride_2(g);
   parallel_for(g.planes(), grain, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t plane = begin; plane < end; ++plane) {
       const T* xp = x + plane * g.in_plane();
@@ -229,21 +238,19 @@ void unpool_2x2(const T* dyp, const std::uint8_t* ap, T* dxp, std::int64_t plane
 template <typename T>
 void max_pool2d_backward(const T* dy, const std::int64_t* argmax, T* dx, const Pool2dGeometry& g) {
   const std::int64_t in_plane = g.in_plane(), out_plane = g.out_plane();
-  parallel_for(g.planes(), std::max<std::int64_t>(1, 16384 / std::max<std::int64_t>(1, out_plane)),
-               [&](std::int64_t begin, std::int64_t end) {
-                 for (std::int64_t plane = begin; plane < end; ++plane) {
-                   T* dxp = dx + plane * in_plane;
-                   std::fill(dxp, dxp + in_plane, T(0));
-                   for (std::int64_t o = 0; o < out_plane; ++o) {
-                     const std::int64_t k = plane * out_plane + o;
-                     const std::int64_t index = argmax[k];
-                     CUDANET_CHECK(index >= -1 && index < in_plane, ValueError,
-                                   "max_pool2d_backward: argmax[", k, "] = ", index,
-                                   " is outside [-1, ", in_plane, ")");
-                     if (index >= 0) dxp[index] += dy[k];
-                   }
-                 }
-               });
+  parallel_for(g.planes(), planes_per_chunk(out_plane), [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t plane = begin; plane < end; ++plane) {
+      T* dxp = dx + plane * in_plane;
+      std::fill(dxp, dxp + in_plane, T(0));
+      for (std::int64_t o = 0; o < out_plane; ++o) {
+        const std::int64_t k = plane * out_plane + o;
+        const std::int64_t index = argmax[k];
+        CUDANET_CHECK(index >= -1 && index < in_plane, ValueError, "max_pool2d_backward: argmax[",
+                      k, "] = ", index, " is outside [-1, ", in_plane, ")");
+        if (index >= 0) dxp[index] += dy[k];
+      }
+    }
+  });
 }
 
 template <typename T>
@@ -259,8 +266,7 @@ void max_pool2d_backward(const T* dy, const std::uint8_t* argmax, T* dx, const P
     col_of[o] = o % g.kernel_w;
     delta[o] = row_of[o] * in_w + col_of[o];
   }
-  const bool two_by_two = g.kernel_h == 2 && g.kernel_w == 2 && g.stride_h == 2 &&
-                          g.stride_w == 2 && g.pad_h == 0 && g.pad_w == 0;
+  const bool two_by_two = is_2x2_stride_2(g);
   const auto plane_backward = [&](std::int64_t plane) {
     if (two_by_two) {
       unpool_2x2(dy + plane * out_plane, argmax + plane * out_plane, dx + plane * in_plane, plane,
@@ -292,17 +298,14 @@ void max_pool2d_backward(const T* dy, const std::uint8_t* argmax, T* dx, const P
       }
     }
   };
-  parallel_for(g.planes(), std::max<std::int64_t>(1, 16384 / std::max<std::int64_t>(1, out_plane)),
-               [&](std::int64_t begin, std::int64_t end) {
-                 for (std::int64_t plane = begin; plane < end; ++plane) plane_backward(plane);
-               });
+  parallel_for(g.planes(), planes_per_chunk(out_plane), [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t plane = begin; plane < end; ++plane) plane_backward(plane);
+  });
 }
 
 template <typename T>
 void avg_pool2d_forward(const T* x, T* y, const Pool2dGeometry& g) {
-  // Planes are independent: spread them over the cores (about 16K window reads per chunk).
-  const std::int64_t grain = std::max<std::int64_t>(
-      1, 16384 / std::max<std::int64_t>(1, g.out_plane() * g.kernel_h * g.kernel_w));
+  const std::int64_t grain = planes_per_chunk(g.out_plane() * g.kernel_h * g.kernel_w);
   parallel_for(g.planes(), grain, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t plane = begin; plane < end; ++plane) {
       const T* xp = x + plane * g.in_plane();
