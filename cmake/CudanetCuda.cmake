@@ -1,11 +1,20 @@
-# CUDA toolkit and cuDNN detection.
+# CUDA toolkit and cuDNN detection (CUDANET_CUDA: AUTO, ON, OFF or EMULATE).
 #   CUDANET_WITH_CUDA / CUDANET_WITH_CUDNN are the resolved (boolean) results.
 include(CheckLanguage)
 
 set(CUDANET_WITH_CUDA OFF)
 set(CUDANET_WITH_CUDNN OFF)
+set(CUDANET_CUDA_EMULATED OFF)
 
-if(NOT CUDANET_CUDA STREQUAL "OFF")
+if(CUDANET_CUDA STREQUAL "EMULATE")
+  # The CUDA backend on a CPU emulation of one device (tools/cudaemu): the GPU tests run on a
+  # machine without a GPU. No nvcc, no cuDNN; for checking kernels' logic, not for speed.
+  include(${PROJECT_SOURCE_DIR}/tools/cudaemu/cudaemu.cmake)
+  set(CUDANET_WITH_CUDA ON)
+  set(CUDANET_CUDA_EMULATED ON)
+  set(CUDANET_CUDNN OFF)
+  message(STATUS "cudanet: CUDA backend on the cudaemu CPU emulator (no GPU code is compiled)")
+elseif(NOT CUDANET_CUDA STREQUAL "OFF")
   if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
     set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
   endif()

@@ -6,7 +6,11 @@ include(CMakePackageConfigHelpers)
 
 set(CUDANET_INSTALL_CMAKEDIR "${CMAKE_INSTALL_LIBDIR}/cmake/cudanet")
 
-install(TARGETS cudanet EXPORT cudanetTargets
+set(_cudanet_installed cudanet)
+if(CUDANET_CUDA_EMULATED)
+  list(APPEND _cudanet_installed cudaemu)  # libcudanet links the emulator in place of libcudart
+endif()
+install(TARGETS ${_cudanet_installed} EXPORT cudanetTargets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})

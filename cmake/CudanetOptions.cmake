@@ -1,6 +1,8 @@
 # User-facing options of the cudanet build.
-set(CUDANET_CUDA AUTO CACHE STRING "Build the CUDA backend: AUTO (when a toolkit is found), ON, OFF")
-set_property(CACHE CUDANET_CUDA PROPERTY STRINGS AUTO ON OFF)
+set(CUDANET_CUDA AUTO CACHE STRING
+    "Build the CUDA backend: AUTO (when a toolkit is found), ON, OFF, or EMULATE (on the CPU \
+emulator tools/cudaemu, to run the GPU tests without a GPU)")
+set_property(CACHE CUDANET_CUDA PROPERTY STRINGS AUTO ON OFF EMULATE)
 set(CUDANET_CUDNN AUTO CACHE STRING "Build the cuDNN backend: AUTO (when cuDNN is found), ON, OFF")
 set_property(CACHE CUDANET_CUDNN PROPERTY STRINGS AUTO ON OFF)
 option(BUILD_SHARED_LIBS "Build libcudanet as a shared library" ON)

@@ -6,8 +6,13 @@
 # Then the same CPU tests again from a second, CPU-only build with AddressSanitizer and
 # UndefinedBehaviorSanitizer (ASAN_BUILD_DIR, default build-asan; any report fails its test); the
 # summary line counts both runs.
+# Then the GPU tests once more from a third build whose CUDA backend runs on the cudaemu CPU
+# emulator (EMU_BUILD_DIR, default build-emu; tools/cudaemu/README.md): the kernels and the host
+# code around them run without a GPU. Tests at AlexNet scale take minutes each there and are left
+# out (EMU_EXCLUDE, a ctest -E regex; EMU_EXCLUDE= runs them all); the step says which.
 # Environment: BUILD_DIR (default build), CUDANET_CMAKE_ARGS (extra configure arguments), JOBS,
-# CUDANET_SANITIZER_RUN=0 (skip the sanitizer build).
+# CUDANET_SANITIZER_RUN=0 (skip the sanitizer build), CUDANET_EMULATOR_RUN=0 (skip the emulated
+# GPU tests).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$root/build}
@@ -54,6 +59,29 @@ if [[ ${CUDANET_SANITIZER_RUN:-1} != 0 ]]; then
   set -e
   echo "sanitizer build and tests: $(($(date +%s) - t0)) s"
   reports+=("$asan_junit")
+fi
+# ---- the emulated GPU: the GPU tests on the cudaemu CPU emulator ---------------------------------
+if [[ ${CUDANET_EMULATOR_RUN:-1} != 0 ]]; then
+  emu_build=${EMU_BUILD_DIR:-$root/build-emu}
+  emu_junit="$emu_build/ctest-results.xml"
+  emu_exclude=${EMU_EXCLUDE-AlexNet|alexnet_conv1_batch1|im2col_two_chunks}
+  rm -f "$emu_junit"
+  t0=$(date +%s)
+  cmake -S "$root" -B "$emu_build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCUDANET_WERROR=ON \
+    -DCUDANET_CUDA=EMULATE -DCUDANET_BENCHMARKS=OFF
+  cmake --build "$emu_build" -j "$jobs"
+  if [[ -n $emu_exclude ]]; then
+    echo "emulated GPU: leaving out the tests matching '$emu_exclude' (AlexNet scale: minutes" \
+      "each on the emulator; they run on a real GPU, or here with EMU_EXCLUDE=)"
+  fi
+  set +e
+  (cd "$emu_build" &&
+    ctest --output-on-failure -j "$jobs" --timeout 900 --output-junit "$emu_junit" -L gpu \
+      ${emu_exclude:+-E "$emu_exclude"} "$@")
+  ((status |= $?))
+  set -e
+  echo "emulated GPU build and tests: $(($(date +%s) - t0)) s"
+  reports+=("$emu_junit")
 fi
 python3 "$root/tools/ctest_summary.py" "${reports[@]}" || status=1
 

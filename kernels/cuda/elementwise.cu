@@ -64,7 +64,7 @@ __global__ void axpy_forward_kernel(T alpha, const T* x, T* y, std::int64_t n) {
 
 template <typename T, typename Op>
 void launch_binary(const void* a, const void* b, void* out, std::int64_t n, Op op, cudaStream_t s) {
-  binary_forward_kernel<T><<<blocks_for(n), kThreadsPerBlock, 0, s>>>(
+  binary_forward_kernel<T, Op><<<blocks_for(n), kThreadsPerBlock, 0, s>>>(
       static_cast<const T*>(a), static_cast<const T*>(b), static_cast<T*>(out), n, op);
   CUDANET_LAUNCH_CHECK();
 }

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <gtest/gtest.h>
 #include <string>
 #include <vector>
@@ -146,10 +147,11 @@ TEST(CudaCachingAllocator, NoCachingEnvironmentVariableBypassesTheCache) {
     EXPECT_NE(cuda::memory_summary(0).find("bypass"), std::string::npos);
     return;
   }
-  // This process caches; run this test again in a child process with the variable set.
+  // This process caches; run this test again in a child process with the variable set. (The
+  // shell resolves /proc/self/exe to itself: name this program by its real path.)
   const std::string command =
-      "CUDANET_NO_CACHING=1 /proc/self/exe "
-      "--gtest_filter=CudaCachingAllocator.NoCachingEnvironmentVariableBypassesTheCache "
+      "CUDANET_NO_CACHING=1 '" + std::filesystem::read_symlink("/proc/self/exe").string() +
+      "' --gtest_filter=CudaCachingAllocator.NoCachingEnvironmentVariableBypassesTheCache "
       "> /dev/null";
   EXPECT_EQ(std::system(command.c_str()), 0) << command;
 }

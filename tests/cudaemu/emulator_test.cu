@@ -1,0 +1,217 @@
+// The cudaemu CPU emulator itself (tools/cudaemu): that it runs kernels as CUDA would, and that it
+// catches what its README says it catches. Built only with CUDANET_CUDA=EMULATE. A fault leaves
+// the emulated device in a sticky error state, as on a GPU, so every fault is provoked in a
+// child process (a GoogleTest death test).
+#include <cstdlib>
+#include <gtest/gtest.h>
+#include <numeric>
+#include <vector>
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+namespace {
+
+constexpr int kThreads = 128;
+
+// Sum of x[0, n) by one block: shared memory, a tree, a barrier per level.
+__global__ void block_sum_kernel(const float* x, int n, float* out) {
+  __shared__ float partial[kThreads];
+  float v = 0;
+  for (int i = threadIdx.x; i < n; i += blockDim.x) v += x[i];
+  partial[threadIdx.x] = v;
+  __syncthreads();
+  for (int stride = kThreads / 2; stride > 0; stride /= 2) {
+    if (threadIdx.x < static_cast<unsigned>(stride)) {
+      partial[threadIdx.x] += partial[threadIdx.x + stride];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) *out = partial[0];
+}
+
+// Each thread reads its neighbour's shared slot; with_barrier = false forgets the barrier.
+__global__ void neighbour_kernel(int* out, int salt, bool with_barrier) {
+  __shared__ int slot[kThreads];
+  slot[threadIdx.x] = static_cast<int>(threadIdx.x) + salt;
+  if (with_barrier) __syncthreads();
+  out[threadIdx.x] = slot[(threadIdx.x + 1) % kThreads];
+}
+
+// The classic bug: threads past n return, the rest wait at a barrier.
+__global__ void early_return_kernel(float* x, int n) {
+  if (static_cast<int>(threadIdx.x) >= n) return;
+  x[threadIdx.x] = 1;
+  __syncthreads();
+}
+
+__global__ void scale_kernel(float* x, float a, int n) {
+  const int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  if (i < n) x[i] *= a;
+}
+
+template <typename T>
+T* device_alloc(std::size_t n) {
+  void* p = nullptr;
+  EXPECT_EQ(cudaMalloc(&p, n * sizeof(T)), cudaSuccess);
+  return static_cast<T*>(p);
+}
+
+TEST(Cudaemu, SharedMemoryAndBarriersGiveTheBlockSum) {
+  std::vector<float> host(1000);
+  std::iota(host.begin(), host.end(), 1.0f);
+  float* x = device_alloc<float>(host.size());
+  float* out = device_alloc<float>(1);
+  ASSERT_EQ(cudaMemcpy(x, host.data(), host.size() * sizeof(float), cudaMemcpyHostToDevice),
+            cudaSuccess);
+  block_sum_kernel<<<1, kThreads>>>(x, 1000, out);
+  ASSERT_EQ(cudaGetLastError(), cudaSuccess);
+  float sum = 0;
+  ASSERT_EQ(cudaMemcpy(&sum, out, sizeof sum, cudaMemcpyDeviceToHost), cudaSuccess);
+  EXPECT_EQ(sum, 500500.0f);
+  cudaFree(x);
+  cudaFree(out);
+}
+
+TEST(Cudaemu, AMissingBarrierReadsAnUnwrittenSlot) {
+  int* out = device_alloc<int>(kThreads);
+  std::vector<int> host(kThreads);
+  // Shared memory, as on a GPU, starts with whatever the previous block left there.
+  for (int salt : {1, 2}) {
+    const bool with_barrier = salt == 1;
+    ASSERT_EQ(cudaMemset(out, 0, kThreads * sizeof(int)), cudaSuccess);
+    neighbour_kernel<<<1, kThreads>>>(out, salt, with_barrier);
+    ASSERT_EQ(cudaGetLastError(), cudaSuccess);
+    ASSERT_EQ(cudaMemcpy(host.data(), out, kThreads * sizeof(int), cudaMemcpyDeviceToHost),
+              cudaSuccess);
+    int right = 0;
+    for (int t = 0; t < kThreads; ++t) right += host[t] == (t + 1) % kThreads + salt;
+    if (with_barrier) {
+      EXPECT_EQ(right, kThreads);
+    } else {
+      EXPECT_LT(right, kThreads) << "without the barrier some thread must read too early";
+    }
+  }
+  cudaFree(out);
+}
+
+TEST(Cudaemu, GraphReplaysTheCapturedLaunchesWithTheirArguments) {
+  float* x = device_alloc<float>(4);
+  const std::vector<float> ones(4, 1.0f);
+  ASSERT_EQ(cudaMemcpy(x, ones.data(), sizeof(float) * 4, cudaMemcpyHostToDevice), cudaSuccess);
+  cudaStream_t s = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), cudaSuccess);
+  ASSERT_EQ(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed), cudaSuccess);
+  float factor = 3.0f;
+  scale_kernel<<<1, 32, 0, s>>>(x, factor, 4);
+  factor = 100.0f;  // a launch takes its arguments when it is made, not when it runs
+  cudaGraph_t graph = nullptr;
+  ASSERT_EQ(cudaStreamEndCapture(s, &graph), cudaSuccess);
+  cudaGraphExec_t exec = nullptr;
+  ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  std::vector<float> host(4);
+  ASSERT_EQ(cudaMemcpy(host.data(), x, sizeof(float) * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+  EXPECT_EQ(host[0], 1.0f) << "captured work must not run at capture";
+  ASSERT_EQ(cudaGraphLaunch(exec, s), cudaSuccess);
+  ASSERT_EQ(cudaGraphLaunch(exec, s), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(s), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(host.data(), x, sizeof(float) * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+  EXPECT_EQ(host[3], 9.0f);
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  cudaStreamDestroy(s);
+  cudaFree(x);
+}
+
+TEST(Cudaemu, SynchronisingACapturingStreamInvalidatesTheCapture) {
+  cudaStream_t s = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), cudaSuccess);
+  ASSERT_EQ(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed), cudaSuccess);
+  EXPECT_EQ(cudaStreamSynchronize(s), cudaErrorStreamCaptureUnsupported);
+  cudaGraph_t graph = nullptr;
+  EXPECT_EQ(cudaStreamEndCapture(s, &graph), cudaErrorStreamCaptureInvalidated);
+  EXPECT_EQ(graph, nullptr);
+  (void)cudaGetLastError();
+  cudaStreamDestroy(s);
+}
+
+TEST(Cudaemu, DeviceMemoryIsFiniteAndAFullDeviceFailsTheMalloc) {
+  std::size_t free_bytes = 0, total = 0;
+  ASSERT_EQ(cudaMemGetInfo(&free_bytes, &total), cudaSuccess);
+  void* p = nullptr;
+  EXPECT_EQ(cudaMalloc(&p, total + 1), cudaErrorMemoryAllocation);
+  EXPECT_EQ(cudaGetLastError(), cudaErrorMemoryAllocation);
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess) << "an allocation failure is not sticky";
+}
+
+TEST(Cudaemu, CublasChecksItsLeadingDimensions) {
+  cublasHandle_t h = nullptr;
+  ASSERT_EQ(cublasCreate(&h), CUBLAS_STATUS_SUCCESS);
+  const float one = 1, zero = 0;
+  float* a = device_alloc<float>(6);
+  // A is 3 x 2 column-major: lda must be at least 3.
+  EXPECT_EQ(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, 3, 1, 2, &one, a, 2, a, 2, &zero, a, 3),
+            CUBLAS_STATUS_INVALID_VALUE);
+  cublasDestroy(h);
+  cudaFree(a);
+}
+
+using CudaemuDeathTest = ::testing::Test;
+
+TEST(CudaemuDeathTest, HostAccessToDeviceMemoryFaultsAndSaysSo) {
+  if (const char* p = std::getenv("CUDAEMU_PROTECT"); p != nullptr && p[0] == '0') {
+    GTEST_SKIP() << "CUDAEMU_PROTECT=0 turns the protection off";
+  }
+  EXPECT_DEATH(
+      {
+        float* x = device_alloc<float>(4);
+        volatile float v = x[0];  // the bug: a device pointer read on the host
+        (void)v;
+      },
+      "host code accessed device memory");
+}
+
+TEST(CudaemuDeathTest, AHostPointerArgumentFailsTheLaunch) {
+  EXPECT_EXIT(
+      {
+        std::vector<float> host(32, 1.0f);
+        scale_kernel<<<1, 32>>>(host.data(), 2.0f, 32);
+        std::exit(cudaGetLastError() == cudaErrorIllegalAddress ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "not device memory");
+}
+
+TEST(CudaemuDeathTest, ABarrierAfterAnEarlyReturnFailsTheLaunch) {
+  EXPECT_EXIT(
+      {
+        float* x = device_alloc<float>(64);
+        early_return_kernel<<<1, 64>>>(x, 40);
+        const bool failed = cudaGetLastError() == cudaErrorLaunchFailure;
+        const bool sticky = cudaMalloc(reinterpret_cast<void**>(&x), 4) != cudaSuccess;
+        std::exit(failed && sticky ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "exited");
+}
+
+TEST(CudaemuDeathTest, ATooLargeBlockIsAnInvalidConfiguration) {
+  EXPECT_EXIT(
+      {
+        float* x = device_alloc<float>(4);
+        scale_kernel<<<1, 2048>>>(x, 2.0f, 4);
+        std::exit(cudaGetLastError() == cudaErrorInvalidConfiguration ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "invalid launch configuration");
+}
+
+TEST(CudaemuDeathTest, ACopyPastTheEndOfAnAllocationFails) {
+  EXPECT_EXIT(
+      {
+        float* x = device_alloc<float>(4);
+        std::vector<float> host(8);
+        const cudaError_t e = cudaMemcpy(x, host.data(), 8 * sizeof(float), cudaMemcpyHostToDevice);
+        std::exit(e == cudaErrorInvalidValue ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "runs past the end");
+}
+
+}  // namespace

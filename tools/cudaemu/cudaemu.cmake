@@ -1,0 +1,35 @@
+# cudaemu: CUDANET_CUDA=EMULATE builds the CUDA backend against a CPU emulation of the CUDA runtime
+# (tools/cudaemu/README.md). The targets CUDA::cudart, CUDA::cublas and CUDA::nvtx3 name the
+# emulator, and cudanet_cuda_sources() rewrites .cu files into C++ for the host compiler:
+#   kernel<<<grid, block, smem, stream>>>(args)  ->  kernel ->* ::cudaemu::Config(...)(args)
+# (see cudaemu/device.h).
+set(CUDAEMU_DIR "${CMAKE_CURRENT_LIST_DIR}")
+
+# One shared library: the library and the test programs must see one allocation table.
+add_library(cudaemu SHARED
+  ${CUDAEMU_DIR}/src/runtime.cc ${CUDAEMU_DIR}/src/scheduler.cc ${CUDAEMU_DIR}/src/cublas.cc)
+target_include_directories(cudaemu SYSTEM PUBLIC $<BUILD_INTERFACE:${CUDAEMU_DIR}/include>)
+target_compile_features(cudaemu PUBLIC cxx_std_17)
+target_link_libraries(cudaemu PRIVATE Threads::Threads)
+foreach(_name cudart cublas nvtx3)
+  add_library(CUDA::${_name} ALIAS cudaemu)
+endforeach()
+
+# cudanet_cuda_sources(<target> <files.cu...>): add the rewritten files to <target>. The rewrite
+# happens at configure time (an edited .cu file re-runs it); unchanged output is not rewritten.
+function(cudanet_cuda_sources target)
+  foreach(_cu IN LISTS ARGN)
+    file(RELATIVE_PATH _rel "${PROJECT_SOURCE_DIR}" "${_cu}")
+    set(_out "${PROJECT_BINARY_DIR}/cudaemu/${_rel}.cc")
+    file(READ "${_cu}" _text)
+    string(REPLACE "<<<" " ->* ::cudaemu::Config(__FILE__, __LINE__, " _text "${_text}")
+    string(REPLACE ">>>" ")" _text "${_text}")
+    file(WRITE "${_out}.tmp" "#include \"cudaemu/device.h\"\n#line 1 \"${_cu}\"\n${_text}")
+    configure_file("${_out}.tmp" "${_out}" COPYONLY)
+    set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${_cu}")
+    target_sources(${target} PRIVATE "${_out}")
+    # nvcc's #pragma unroll means nothing to the host compiler.
+    set_source_files_properties("${_out}" TARGET_DIRECTORY ${target} PROPERTIES
+                                COMPILE_OPTIONS -Wno-unknown-pragmas)
+  endforeach()
+endfunction()

@@ -1,0 +1,4 @@
+// cudaemu: see cudaemu/cub.h.
+#pragma once
+
+#include "cudaemu/cub.h"

@@ -1,0 +1,42 @@
+// cudaemu internals shared by the runtime, the kernel scheduler and the cuBLAS stand-in.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "cuda_runtime_api.h"
+
+namespace cudaemu::detail {
+
+// One stream operation: runs when the stream reaches it (at once, or at graph launch).
+using Operation = std::function<cudaError_t()>;
+
+// Runs op on `stream` now, or appends it to the stream's capture. Returns the error to report.
+cudaError_t enqueue(cudaStream_t stream, Operation op);
+
+// Makes the runtime's sticky error `status` (a fault: every later call fails) and prints why.
+cudaError_t fault(cudaError_t status, const std::string& why);
+
+// True when [p, p + bytes) lies inside one allocation the device can access (cudaMalloc or
+// cudaHostAlloc); bytes == 0 accepts one-past-the-end pointers.
+bool device_accessible(const void* p, std::size_t bytes);
+// True when p lies inside a cudaMalloc allocation (the host must not touch it).
+bool is_device_memory(const void* p);
+
+// While an Access object lives, device memory is readable and writable by this process (it is
+// protected otherwise, so host code that dereferences a device pointer faults at once).
+class Access {
+ public:
+  Access();
+  ~Access();
+  Access(const Access&) = delete;
+  Access& operator=(const Access&) = delete;
+};
+
+// Runs every thread of the grid (block by block, each block's threads as fibers). Returns an
+// empty string, or what went wrong (a divergent barrier, a deadlock, a misused collective).
+std::string run_grid(dim3 grid, dim3 block, const std::function<void()>& body);
+
+}  // namespace cudaemu::detail
