@@ -32,9 +32,10 @@
 // Note: CPU and GPU agree bit for bit, normals included. Box-Muller runs in double with the
 // logarithm and sine/cosine written here as polynomials over +, -, *, / and sqrt only, each
 // correctly rounded under IEEE 754 on both devices; on the device the operations are the
-// non-contracting _rn intrinsics, so nvcc cannot fuse them into FMAs. The host side relies on the
-// compiler not contracting a*b+c either (GCC and Clang in ISO C++ mode, as cudanet builds, do
-// not; -ffast-math or GNU-mode -ffp-contract=fast with FMA hardware would break the agreement).
+// non-contracting _rn intrinsics, so nvcc cannot fuse them into FMAs. The host side must not
+// contract a*b+c either: GCC contracts by default in C++ (ISO mode or not) wherever the target
+// has FMA (-march=native, x86-64-v3), so cudanet builds its host code with -ffp-contract=off
+// (CMakeLists.txt); a user compiling this header elsewhere with FMA enabled must do the same.
 // nvcc's --use_fast_math leaves the double intrinsics exact, but its flush-to-zero could turn a
 // subnormal float result (|x| < 2^-126) into 0 on the device only.
 #pragma once

@@ -60,6 +60,12 @@ std::vector<GpuCase> gpu_cases() {
   };
 }
 
+// The cases that take a minute each on the cudaemu CPU emulator.
+bool slow_on_emulator(const GpuCase& c) {
+  const std::string name = c.name;
+  return name == "alexnet_conv1_batch1" || name == "im2col_two_chunks";
+}
+
 std::string case_name(const ::testing::TestParamInfo<GpuCase>& param_info) {
   return param_info.param.name;
 }
@@ -114,6 +120,7 @@ TEST_P(Conv2dGpu, BothAlgorithmsMatchTheCpuReference) {
   CUDANET_REQUIRE_GPU();
 #if CUDANET_WITH_CUDA
   const GpuCase& c = GetParam();
+  if (slow_on_emulator(c)) CUDANET_SKIP_SLOW_ON_EMULATOR();
   const Conv2dGeometry g = conv2d_geometry(c.x, c.w, c.p, "test");
   const std::int64_t crs = c.w[1] * g.r * g.s, krs = g.k_per_group() * g.r * g.s;
   const std::int64_t npq = g.n * g.p * g.q;
@@ -151,6 +158,7 @@ TEST_P(Conv2dGpu, SmallIntegersGiveExactResults) {
   CUDANET_REQUIRE_GPU();
 #if CUDANET_WITH_CUDA
   const GpuCase& c = GetParam();
+  if (slow_on_emulator(c)) CUDANET_SKIP_SLOW_ON_EMULATOR();
   const Conv2dGeometry g = conv2d_geometry(c.x, c.w, c.p, "test");
   const DType dt = DType::kFloat32;
   const Tensor x = testing::small_int_tensor(c.x, dt, 5);

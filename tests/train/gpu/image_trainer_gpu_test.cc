@@ -16,6 +16,7 @@ namespace {
 
 TEST(ImageTrainerGpu, AlexNetOwtTrainsEagerAndWithACudaGraph) {
   CUDANET_REQUIRE_GPU();
+  CUDANET_SKIP_SLOW_ON_EMULATOR();
   if (!jpeg_available()) GTEST_SKIP() << "built without libjpeg-turbo";
   testing::TempDir d;
   SyntheticFolderOptions so;

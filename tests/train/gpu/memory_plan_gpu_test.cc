@@ -73,6 +73,7 @@ std::int64_t step_peak(Net& n, TrainStep& step, const Tensor& x, const Tensor& y
 
 TEST(MemoryPlanGpu, AlexNetStepPeaksLowerWithThePlan) {
   CUDANET_REQUIRE_GPU();
+  CUDANET_SKIP_SLOW_ON_EMULATOR();
   if (cuda::caching_disabled(0)) GTEST_SKIP() << "caching bypassed: no allocator statistics";
   std::vector<layers::Backend> backends = {layers::Backend::kNative};
   if (kernels::cudnn::available()) backends.push_back(layers::Backend::kCudnn);
@@ -100,6 +101,7 @@ TEST(MemoryPlanGpu, AlexNetStepPeaksLowerWithThePlan) {
 
 TEST(MemoryPlanGpu, AlexNetTrainsToBitwiseEqualParameters) {
   CUDANET_REQUIRE_GPU();
+  CUDANET_SKIP_SLOW_ON_EMULATOR();
   kernels::set_deterministic(true);
   Net plain = make_net(false, layers::Backend::kNative);
   Net planned = make_net(true, layers::Backend::kNative);
@@ -124,6 +126,7 @@ TEST(MemoryPlanGpu, AlexNetTrainsToBitwiseEqualParameters) {
 
 TEST(MemoryPlanGpu, NoDeviceMallocsAfterWarmupWithDropout) {
   CUDANET_REQUIRE_GPU();
+  CUDANET_SKIP_SLOW_ON_EMULATOR();
   if (cuda::caching_disabled(0)) GTEST_SKIP() << "caching bypassed (CUDANET_NO_CACHING)";
   const Tensor x = images(3), y = labels();
   for (bool use_graph : {false, true}) {

@@ -116,6 +116,7 @@ TEST(TrainStep, GraphReplayEqualsEagerStepLeNet) {
 
 TEST(TrainStep, GraphReplayEqualsEagerStepAlexNet) {
   CUDANET_REQUIRE_GPU();
+  CUDANET_SKIP_SLOW_ON_EMULATOR();
   graph_equals_eager("alexnet", 4, 10);  // conv, LRN, pooling, linear layers
 }
 
@@ -134,6 +135,7 @@ TEST(TrainStep, GraphReplayEqualsEagerStepAlexNetCudnn) {
 // per network, same seed), also across a partial batch and a reseeded generator.
 TEST(TrainStep, GraphReplaysDrawTheEagerDropoutMasks) {
   CUDANET_REQUIRE_GPU();
+  CUDANET_SKIP_SLOW_ON_EMULATOR();
   if (cuda::caching_disabled(0)) GTEST_SKIP() << "caching bypassed: TrainStep runs eagerly";
   kernels::set_deterministic(true);
   Generator rng_e(99), rng_g(99);
@@ -175,6 +177,7 @@ TEST(TrainStep, SynchronisedLaunchesRunEagerly) {
 
 TEST(TrainStep, ZeroDeviceMallocsPerStepAfterWarmup) {
   CUDANET_REQUIRE_GPU();
+  CUDANET_SKIP_SLOW_ON_EMULATOR();
   if (cuda::caching_disabled(0)) GTEST_SKIP() << "caching bypassed (CUDANET_NO_CACHING)";
   for (bool use_graph : {false, true}) {
     Net n = make_net("alexnet-owt", 10);

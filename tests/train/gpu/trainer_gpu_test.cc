@@ -21,7 +21,6 @@
 namespace cudanet::train {
 namespace {
 
-
 // Larger batches than the CPU tests (the OOM test expects batch 64).
 struct Scratch : testing::TrainingScratch {
   explicit Scratch(const std::string& model)
