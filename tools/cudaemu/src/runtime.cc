@@ -83,6 +83,14 @@ bool protect_enabled() {
   return on;
 }
 
+bool poison_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("CUDAEMU_POISON");
+    return v == nullptr || std::strcmp(v, "0") != 0;
+  }();
+  return on;
+}
+
 std::size_t page_size() {
   static const std::size_t p = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
   return p;
@@ -164,9 +172,13 @@ cudaError_t allocate(void** ptr, std::size_t size, bool device) {
   }
   const std::size_t mapped = (size + page_size() - 1) / page_size() * page_size();
   const bool protect = device && protect_enabled();
-  void* m = mmap(nullptr, mapped, protect ? PROT_NONE : PROT_READ | PROT_WRITE,
+  void* m = mmap(nullptr, mapped, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (m == MAP_FAILED) return fail(cudaErrorMemoryAllocation);
+  // New device memory holds garbage, not zeros: all bits set (NaN as float or double, -1 as an
+  // integer), so a kernel that reads what nobody wrote gives a visibly wrong result.
+  if (device && poison_enabled()) std::memset(m, 0xFF, size);
+  if (protect) mprotect(m, mapped, PROT_NONE);
   s.allocations[reinterpret_cast<std::uintptr_t>(m)] = Allocation{size, mapped, device, false};
   if (device) s.device_bytes += size;
   if (protect) install_segv_handler();
