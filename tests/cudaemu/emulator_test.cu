@@ -104,6 +104,7 @@ TEST(Cudaemu, GraphReplaysTheCapturedLaunchesWithTheirArguments) {
   ASSERT_EQ(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed), cudaSuccess);
   float factor = 3.0f;
   scale_kernel<<<1, 32, 0, s>>>(x, factor, 4);
+  ASSERT_EQ(cudaGetLastError(), cudaSuccess);
   factor = 100.0f;  // a launch takes its arguments when it is made, not when it runs
   cudaGraph_t graph = nullptr;
   ASSERT_EQ(cudaStreamEndCapture(s, &graph), cudaSuccess);
@@ -201,6 +202,17 @@ TEST(CudaemuDeathTest, ATooLargeBlockIsAnInvalidConfiguration) {
         std::exit(cudaGetLastError() == cudaErrorInvalidConfiguration ? 0 : 1);
       },
       ::testing::ExitedWithCode(0), "invalid launch configuration");
+}
+
+TEST(CudaemuDeathTest, ALaunchWithoutALaunchCheckFailsTheNextLaunch) {
+  EXPECT_EXIT(
+      {
+        float* x = device_alloc<float>(4);
+        scale_kernel<<<1, 32>>>(x, 2.0f, 4);  // the bug: no cudaGetLastError() after it
+        scale_kernel<<<1, 32>>>(x, 2.0f, 4);
+        std::exit(cudaGetLastError() == cudaErrorLaunchFailure ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "not followed by a launch check");
 }
 
 TEST(CudaemuDeathTest, ACopyPastTheEndOfAnAllocationFails) {

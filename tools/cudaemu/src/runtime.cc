@@ -63,6 +63,21 @@ State& state() {
 }
 
 thread_local cudaError_t t_last_error = cudaSuccess;
+// The last kernel launch of this thread that no cudaGetLastError / cudaPeekAtLastError has
+// checked yet ("" when none): cudanet checks every launch (CUDANET_LAUNCH_CHECK).
+thread_local std::string t_unchecked_launch;
+
+// Faults when a launch went unchecked before `next` (another launch, a copy, a synchronisation).
+bool launch_was_checked(const std::string& next) {
+  if (t_unchecked_launch.empty()) return true;
+  const std::string site = t_unchecked_launch;
+  t_unchecked_launch.clear();
+  fault(cudaErrorLaunchFailure, "the kernel launched at " + site +
+                                    " was not followed by a launch check (cudaGetLastError) "
+                                    "before " +
+                                    next);
+  return false;
+}
 
 std::size_t env_bytes(const char* name, std::size_t fallback) {
   const char* v = std::getenv(name);
@@ -243,6 +258,7 @@ cudaError_t check_copy(void* dst, const void* src, std::size_t n, cudaMemcpyKind
 
 cudaError_t copy(void* dst, const void* src, std::size_t n, cudaMemcpyKind kind,
                  cudaStream_t stream) {
+  if (!launch_was_checked("a copy")) return fail(cudaErrorLaunchFailure);
   CUDAEMU_STICKY();
   if (const cudaError_t e = check_copy(dst, src, n, kind); e != cudaSuccess) return fail(e);
   if (n == 0) return cudaSuccess;
@@ -328,6 +344,8 @@ cudaError_t enqueue(cudaStream_t stream, Operation op) {
 void launch(const char* file, int line, dim3 grid, dim3 block, std::size_t shared_bytes,
             cudaStream_t stream, std::function<void()> body, std::vector<const void*> pointers) {
   const std::string site = std::string(file) + ":" + std::to_string(line);
+  if (!launch_was_checked("the launch at " + site)) return;
+  t_unchecked_launch = site;
   if (state().sticky != cudaSuccess) {
     fail(state().sticky);
     return;
@@ -436,12 +454,14 @@ const char* cudaGetErrorString(cudaError_t error) {
 }
 
 cudaError_t cudaGetLastError() {
+  cudaemu::detail::t_unchecked_launch.clear();
   const cudaError_t e = cudaemu::detail::t_last_error;
   cudaemu::detail::t_last_error = cudaSuccess;
   return e != cudaSuccess ? e : state().sticky;
 }
 
 cudaError_t cudaPeekAtLastError() {
+  cudaemu::detail::t_unchecked_launch.clear();
   const cudaError_t e = cudaemu::detail::t_last_error;
   return e != cudaSuccess ? e : state().sticky;
 }
@@ -502,6 +522,9 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) 
 }
 
 cudaError_t cudaDeviceSynchronize() {
+  if (!cudaemu::detail::launch_was_checked("cudaDeviceSynchronize")) {
+    return fail(cudaErrorLaunchFailure);
+  }
   CUDAEMU_STICKY();
   std::lock_guard<std::mutex> lock(state().mutex);
   if (state().active_captures > 0) return fail(cudaErrorStreamCaptureUnsupported);
@@ -567,6 +590,9 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
   return cudaSuccess;
 }
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
+  if (!cudaemu::detail::launch_was_checked("a stream synchronisation")) {
+    return fail(cudaErrorLaunchFailure);
+  }
   CUDAEMU_STICKY();
   std::lock_guard<std::mutex> lock(state().mutex);
   if (stream != nullptr && stream->capturing) {
