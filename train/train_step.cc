@@ -74,9 +74,16 @@ StepOutput TrainStep::graphed(const Tensor& images, const Tensor& labels) {
   StepOutput out;
   {
     cuda::StreamGuard guard(stream_);
-    const bool static_shape =
-        !static_images_.defined() ||
-        (images.shape() == static_images_.shape() && labels.shape() == static_labels_.shape());
+    bool static_shape = !static_images_.defined() || (images.shape() == static_images_.shape() &&
+                                                      labels.shape() == static_labels_.shape());
+    if (!static_shape && !graph_.ready() && captures_ == 0) {
+      // Nothing captured yet: the graph takes the newest shape (a short first batch must not
+      // leave every full batch eager), and the warm-up starts again on it.
+      static_images_ = Tensor::empty(images.shape(), images.dtype(), device);
+      static_labels_ = Tensor::empty(labels.shape(), labels.dtype(), device);
+      eager_on_static_ = 0;
+      static_shape = true;
+    }
     if (!static_shape) {
       out = eager(images, labels);  // e.g. the last, partial batch
     } else {

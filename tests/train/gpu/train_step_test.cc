@@ -175,6 +175,27 @@ TEST(TrainStep, SynchronisedLaunchesRunEagerly) {
   EXPECT_EQ(n.sgd->steps(), 3);
 }
 
+// A short first batch does not fix the graph's shape: the full batches after it are captured
+// and replayed. After the capture, a batch of another shape runs eagerly.
+TEST(TrainStep, AShortFirstBatchDoesNotKeepFullBatchesEager) {
+  CUDANET_REQUIRE_GPU();
+  if (cuda::caching_disabled(0)) GTEST_SKIP() << "caching bypassed (CUDANET_NO_CACHING)";
+  Net n = make_net("lenet5", 10);
+  TrainStep step(*n.model, *n.sgd, {true, 1});
+  const Data short_batch = batch("lenet5", 5, 10, 4), full = batch("lenet5", 8, 10, 5);
+  EXPECT_TRUE(std::isfinite(step.run(short_batch.images, short_batch.labels).loss.item()));
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_TRUE(std::isfinite(step.run(full.images, full.labels).loss.item()));
+  }
+  EXPECT_EQ(step.captures(), 1);
+  EXPECT_GE(step.replays(), 2);
+  const std::int64_t replays = step.replays();
+  EXPECT_TRUE(std::isfinite(step.run(short_batch.images, short_batch.labels).loss.item()));
+  EXPECT_EQ(step.captures(), 1);
+  EXPECT_EQ(step.replays(), replays) << "the short batch after the capture runs eagerly";
+  EXPECT_EQ(n.sgd->steps(), 6);
+}
+
 TEST(TrainStep, ZeroDeviceMallocsPerStepAfterWarmup) {
   CUDANET_REQUIRE_GPU();
   CUDANET_SKIP_SLOW_ON_EMULATOR();
