@@ -98,3 +98,17 @@ if(CUDANET_WITH_CUDA AND NOT CUDANET_CUDNN STREQUAL "OFF")
 elseif(CUDANET_CUDNN STREQUAL "ON")
   message(FATAL_ERROR "CUDANET_CUDNN=ON needs the CUDA backend (CUDANET_CUDA)")
 endif()
+
+# cudanet_target_cuda_sources(<target> <files...>): CUDA-backend sources (.cu and host .cc). On the
+# emulator the .cu files go through cudanet_cuda_sources() (tools/cudaemu/cudaemu.cmake), rewritten
+# for the host compiler; otherwise nvcc builds them.
+function(cudanet_target_cuda_sources target)
+  set(_sources ${ARGN})
+  if(CUDANET_CUDA_EMULATED)
+    set(_cu ${_sources})
+    list(FILTER _cu INCLUDE REGEX "\\.cu$")
+    list(FILTER _sources EXCLUDE REGEX "\\.cu$")
+    cudanet_cuda_sources(${target} ${_cu})
+  endif()
+  target_sources(${target} PRIVATE ${_sources})
+endfunction()

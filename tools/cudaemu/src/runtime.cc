@@ -90,19 +90,19 @@ std::size_t capacity() {
   return bytes;
 }
 
+// An on-by-default switch: off only when the variable is "0".
+bool env_on(const char* name) {
+  const char* v = std::getenv(name);
+  return v == nullptr || std::strcmp(v, "0") != 0;
+}
+
 bool protect_enabled() {
-  static const bool on = [] {
-    const char* v = std::getenv("CUDAEMU_PROTECT");
-    return v == nullptr || std::strcmp(v, "0") != 0;
-  }();
+  static const bool on = env_on("CUDAEMU_PROTECT");
   return on;
 }
 
 bool poison_enabled() {
-  static const bool on = [] {
-    const char* v = std::getenv("CUDAEMU_POISON");
-    return v == nullptr || std::strcmp(v, "0") != 0;
-  }();
+  static const bool on = env_on("CUDAEMU_POISON");
   return on;
 }
 
@@ -111,7 +111,7 @@ std::size_t page_size() {
   return p;
 }
 
-const Allocation* find(State& s, const void* p, std::size_t bytes, std::uintptr_t* base);
+Allocation* find(State& s, const void* p, std::size_t bytes, std::uintptr_t* base);
 
 // Device memory is PROT_NONE. A device operation's first touch of an allocation faults here and
 // opens it (the access is retried); when the last running operation ends, the opened allocations
@@ -123,11 +123,11 @@ void on_segv(int sig, siginfo_t* info, void*) {
   {
     std::lock_guard<std::mutex> lock(s.mutex);
     std::uintptr_t base = 0;
-    const Allocation* a = find(s, info->si_addr, 1, &base);
+    Allocation* a = find(s, info->si_addr, 1, &base);
     device = a != nullptr && a->device;
     if (device && s.access_depth > 0 && !a->open) {
       mprotect(reinterpret_cast<void*>(base), a->mapped, PROT_READ | PROT_WRITE);
-      const_cast<Allocation*>(a)->open = true;
+      a->open = true;
       return;
     }
   }
@@ -152,7 +152,7 @@ void install_segv_handler() {
 }
 
 // The allocation containing p (or ending at p when bytes == 0), under s.mutex.
-const Allocation* find(State& s, const void* p, std::size_t bytes, std::uintptr_t* base) {
+Allocation* find(State& s, const void* p, std::size_t bytes, std::uintptr_t* base) {
   const auto addr = reinterpret_cast<std::uintptr_t>(p);
   auto it = s.allocations.upper_bound(addr);
   if (it == s.allocations.begin()) return nullptr;
@@ -215,7 +215,7 @@ cudaError_t release(void* ptr, bool device) {
   return cudaSuccess;
 }
 
-// Is [p, p + n) acceptable as the `device` (or host) side of a copy of kind k?
+// Is [p, p + n) acceptable as the device side (device_side) or the host side of a copy?
 bool side_ok(const void* p, std::size_t n, bool device_side) {
   if (device_side) return device_accessible(p, n);
   State& s = state();
