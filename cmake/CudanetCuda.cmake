@@ -8,12 +8,18 @@ set(CUDANET_CUDA_EMULATED OFF)
 
 if(CUDANET_CUDA STREQUAL "EMULATE")
   # The CUDA backend on a CPU emulation of one device (tools/cudaemu): the GPU tests run on a
-  # machine without a GPU. No nvcc, no cuDNN; for checking kernels' logic, not for speed.
+  # machine without a GPU. No nvcc; cuDNN is the emulator's stand-in (unless CUDANET_CUDNN=OFF).
+  # For checking the backends' logic, not for speed.
   include(${PROJECT_SOURCE_DIR}/tools/cudaemu/cudaemu.cmake)
   set(CUDANET_WITH_CUDA ON)
   set(CUDANET_CUDA_EMULATED ON)
-  set(CUDANET_CUDNN OFF)
-  message(STATUS "cudanet: CUDA backend on the cudaemu CPU emulator (no GPU code is compiled)")
+  if(NOT CUDANET_CUDNN STREQUAL "OFF")
+    add_library(cudanet_cudnn_lib INTERFACE)
+    target_link_libraries(cudanet_cudnn_lib INTERFACE cudaemu)
+    set(CUDANET_WITH_CUDNN ON)
+  endif()
+  message(STATUS "cudanet: CUDA backend on the cudaemu CPU emulator (no GPU code is compiled; "
+                 "cuDNN=${CUDANET_WITH_CUDNN}, the emulator's stand-in)")
 elseif(NOT CUDANET_CUDA STREQUAL "OFF")
   if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
     set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
@@ -34,7 +40,7 @@ elseif(NOT CUDANET_CUDA STREQUAL "OFF")
   endif()
 endif()
 
-if(CUDANET_WITH_CUDA AND NOT CUDANET_CUDNN STREQUAL "OFF")
+if(CUDANET_WITH_CUDA AND NOT CUDANET_CUDA_EMULATED AND NOT CUDANET_CUDNN STREQUAL "OFF")
   # Where cuDNN may be: CUDNN_ROOT (CMake or environment) or CUDNN_PATH, the toolkit, the system,
   # and, failing those, the cuDNN wheel of the machine's Python (nvidia-cudnn-cu12/-cu13, which
   # PyTorch installs: site-packages/nvidia/cudnn/{include,lib}). A wheel holds only versioned
@@ -95,7 +101,7 @@ if(CUDANET_WITH_CUDA AND NOT CUDANET_CUDNN STREQUAL "OFF")
                    "${CUDANET_CUDNN_LIBRARY}); building without the cuDNN backend (its tests "
                    "skip). Set CUDNN_ROOT to point at one.")
   endif()
-elseif(CUDANET_CUDNN STREQUAL "ON")
+elseif(CUDANET_CUDNN STREQUAL "ON" AND NOT CUDANET_WITH_CUDA)
   message(FATAL_ERROR "CUDANET_CUDNN=ON needs the CUDA backend (CUDANET_CUDA)")
 endif()
 

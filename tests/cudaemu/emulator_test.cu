@@ -157,6 +157,28 @@ TEST(Cudaemu, CublasChecksItsLeadingDimensions) {
   cudaFree(a);
 }
 
+// A 1 x 1 x 1 product of 1 + 2^-12 (12 mantissa bits) with 1: exact in FP32, 1 in TF32.
+TEST(Cudaemu, CublasTf32MathRoundsFp32Operands) {
+  cublasHandle_t h = nullptr;
+  ASSERT_EQ(cublasCreate(&h), CUBLAS_STATUS_SUCCESS);
+  const float one = 1, zero = 0, fine = 1.0f + 1.0f / 4096;
+  float* a = device_alloc<float>(1);
+  float* b = device_alloc<float>(1);
+  float* c = device_alloc<float>(1);
+  ASSERT_EQ(cudaMemcpy(a, &fine, sizeof fine, cudaMemcpyHostToDevice), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(b, &one, sizeof one, cudaMemcpyHostToDevice), cudaSuccess);
+  for (cublasMath_t math : {CUBLAS_DEFAULT_MATH, CUBLAS_TF32_TENSOR_OP_MATH}) {
+    ASSERT_EQ(cublasSetMathMode(h, math), CUBLAS_STATUS_SUCCESS);
+    ASSERT_EQ(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, 1, 1, 1, &one, a, 1, b, 1, &zero, c, 1),
+              CUBLAS_STATUS_SUCCESS);
+    float got = 0;
+    ASSERT_EQ(cudaMemcpy(&got, c, sizeof got, cudaMemcpyDeviceToHost), cudaSuccess);
+    EXPECT_EQ(got, math == CUBLAS_DEFAULT_MATH ? fine : 1.0f) << "math mode " << math;
+  }
+  cublasDestroy(h);
+  cudaFree(a), cudaFree(b), cudaFree(c);
+}
+
 using CudaemuDeathTest = ::testing::Test;
 
 TEST(CudaemuDeathTest, HostAccessToDeviceMemoryFaultsAndSaysSo) {

@@ -1,6 +1,6 @@
 # cudaemu: CUDANET_CUDA=EMULATE builds the CUDA backend against a CPU emulation of the CUDA runtime
 # (tools/cudaemu/README.md). The targets CUDA::cudart, CUDA::cublas and CUDA::nvtx3 name the
-# emulator, and cudanet_cuda_sources() rewrites .cu files into C++ for the host compiler:
+# emulator (so does cudanet_cudnn_lib: it has a cuDNN stand-in, include/cudnn.h), and cudanet_cuda_sources() rewrites .cu files into C++ for the host compiler:
 #   kernel<<<grid, block, smem, stream>>>(args)  ->  kernel ->* ::cudaemu::Config(...)(args)
 # (see cudaemu/device.h).
 set(CUDAEMU_DIR "${CMAKE_CURRENT_LIST_DIR}")
@@ -14,7 +14,9 @@ endif()
 
 # One shared library: the library and the test programs must see one allocation table.
 add_library(cudaemu SHARED
-  ${CUDAEMU_DIR}/src/runtime.cc ${CUDAEMU_DIR}/src/scheduler.cc ${CUDAEMU_DIR}/src/cublas.cc)
+  ${CUDAEMU_DIR}/src/runtime.cc ${CUDAEMU_DIR}/src/scheduler.cc ${CUDAEMU_DIR}/src/cublas.cc
+  ${CUDAEMU_DIR}/src/cudnn.cc ${CUDAEMU_DIR}/src/cudnn_algo.cc ${CUDAEMU_DIR}/src/cudnn_conv.cc
+  ${CUDAEMU_DIR}/src/cudnn_ops.cc ${CUDAEMU_DIR}/src/cudnn_norm.cc)
 target_include_directories(cudaemu SYSTEM PUBLIC $<BUILD_INTERFACE:${CUDAEMU_DIR}/include>)
 target_compile_features(cudaemu PUBLIC cxx_std_17)
 target_link_libraries(cudaemu PRIVATE Threads::Threads)

@@ -123,11 +123,20 @@ TEST(TrainStep, GraphReplayEqualsEagerStepAlexNet) {
 // The cuDNN backend inside a capture: convolution (algorithm chosen and workspace allocated in
 // the warm-up steps), pooling, LRN and activations through cuDNN handles bound to the step's
 // stream.
+TEST(TrainStep, GraphReplayEqualsEagerStepLeNetCudnn) {
+#if !CUDANET_WITH_CUDNN
+  GTEST_SKIP() << "this build has no cuDNN (CUDANET_WITH_CUDNN=0)";
+#endif
+  CUDANET_REQUIRE_GPU();
+  graph_equals_eager("lenet5", 16, 10, layers::Backend::kCudnn);
+}
+
 TEST(TrainStep, GraphReplayEqualsEagerStepAlexNetCudnn) {
 #if !CUDANET_WITH_CUDNN
   GTEST_SKIP() << "this build has no cuDNN (CUDANET_WITH_CUDNN=0)";
 #endif
   CUDANET_REQUIRE_GPU();
+  CUDANET_SKIP_SLOW_ON_EMULATOR();
   graph_equals_eager("alexnet", 4, 10, layers::Backend::kCudnn);
 }
 

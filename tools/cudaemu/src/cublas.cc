@@ -1,8 +1,10 @@
-// cudaemu: cuBLAS GEMM on the CPU, with cuBLAS's argument checks. The product is a stream
+// cudaemu: cuBLAS GEMM on the CPU, with cuBLAS's argument checks (and TF32 operands under
+// CUBLAS_TF32_TENSOR_OP_MATH, as on an Ampere or newer GPU). The product is a stream
 // operation (recorded under stream capture like any other).
 #include <algorithm>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include "cublas_v2.h"
 #include "internal.h"
@@ -37,6 +39,13 @@ cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb
   }
   if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
   const T alpha = *alpha_p, beta = *beta_p;  // host pointer mode: read at the call
+  // CUBLAS_TF32_TENSOR_OP_MATH lets FP32 products read their operands as TF32.
+  const bool tf32 = std::is_same_v<T, float> && h->math == CUBLAS_TF32_TENSOR_OP_MATH &&
+                    cudaemu::detail::tf32_allowed_by_environment();
+  const auto operand = [tf32](T v) {
+    if constexpr (std::is_same_v<T, float>) return tf32 ? cudaemu::detail::round_to_tf32(v) : v;
+    return v;
+  };
   const auto bytes = [](std::int64_t elements) {
     return static_cast<std::size_t>(elements) * sizeof(T);
   };
@@ -53,8 +62,8 @@ cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb
       for (std::int64_t i = 0; i < m; ++i) {
         T acc = 0;
         for (std::int64_t p = 0; p < k; ++p) {
-          const T av = trans_a ? a[p + i * lda] : a[i + p * lda];
-          const T bv = trans_b ? b[j + p * ldb] : b[p + j * ldb];
+          const T av = operand(trans_a ? a[p + i * lda] : a[i + p * lda]);
+          const T bv = operand(trans_b ? b[j + p * ldb] : b[p + j * ldb]);
           acc += av * bv;
         }
         T& out = c[i + j * ldc];

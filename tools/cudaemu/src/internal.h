@@ -1,7 +1,10 @@
 // cudaemu internals shared by the runtime, the kernel scheduler and the cuBLAS stand-in.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
@@ -38,5 +41,20 @@ class Access {
 // Runs every thread of the grid (block by block, each block's threads as fibers). Returns an
 // empty string, or what went wrong (a divergent barrier, a deadlock, a misused collective).
 std::string run_grid(dim3 grid, dim3 block, const std::function<void()>& body);
+
+// A float as TF32 tensor cores read it: float's 8 exponent bits and the top 10 of its 23 mantissa
+// bits, the 13 low bits rounded to nearest, ties to even (NaN and infinity pass unchanged).
+inline float round_to_tf32(float v) {
+  if (!std::isfinite(v)) return v;
+  std::uint32_t bits = 0;
+  std::memcpy(&bits, &v, sizeof bits);
+  bits = (bits + 0x0FFFu + ((bits >> 13) & 1u)) & ~0x1FFFu;
+  std::memcpy(&v, &bits, sizeof v);
+  return v;
+}
+
+// Whether a GPU would let FP32 math use TF32 when the library's setting allows it: not when the
+// environment sets NVIDIA_TF32_OVERRIDE=0.
+bool tf32_allowed_by_environment();
 
 }  // namespace cudaemu::detail

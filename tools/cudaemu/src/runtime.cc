@@ -303,6 +303,11 @@ Access::~Access() {
   }
 }
 
+bool tf32_allowed_by_environment() {
+  const char* v = std::getenv("NVIDIA_TF32_OVERRIDE");
+  return v == nullptr || std::strcmp(v, "0") != 0;
+}
+
 bool device_accessible(const void* p, std::size_t bytes) {
   State& s = state();
   std::lock_guard<std::mutex> lock(s.mutex);
