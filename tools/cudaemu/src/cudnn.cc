@@ -186,6 +186,22 @@ std::string dims(int a, int b, int c, int d) {
          std::to_string(d) + "]";
 }
 
+// The checks cudnnSetTensor4dDescriptor and cudnnSetFilter4dDescriptor share.
+cudnnStatus_t check_4d(const void* desc, const char* what, cudnnTensorFormat_t format,
+                       cudnnDataType_t type, int a, int b, int c, int d) {
+  const std::string name(what);
+  if (desc == nullptr) return fail(CUDNN_STATUS_BAD_PARAM, "null " + name + " descriptor");
+  if (format != CUDNN_TENSOR_NCHW)
+    return fail(CUDNN_STATUS_NOT_SUPPORTED, "the emulator supports NCHW " + name + "s only");
+  if (!known_type(type)) return fail(CUDNN_STATUS_BAD_PARAM, "unknown data type");
+  if (a <= 0 || b <= 0 || c <= 0 || d <= 0)
+    return fail(CUDNN_STATUS_BAD_PARAM,
+                name + " dimensions " + dims(a, b, c, d) + " must all be positive");
+  if (std::int64_t{a} * b * c * d > INT32_MAX)
+    return fail(CUDNN_STATUS_NOT_SUPPORTED, name + " " + dims(a, b, c, d) + " is too large");
+  return CUDNN_STATUS_SUCCESS;
+}
+
 }  // namespace
 
 extern "C" {
@@ -274,15 +290,8 @@ cudnnStatus_t cudnnDestroyTensorDescriptor(cudnnTensorDescriptor_t d) {
 }
 cudnnStatus_t cudnnSetTensor4dDescriptor(cudnnTensorDescriptor_t d, cudnnTensorFormat_t format,
                                          cudnnDataType_t type, int n, int c, int h, int w) {
-  if (d == nullptr) return fail(CUDNN_STATUS_BAD_PARAM, "null tensor descriptor");
-  if (format != CUDNN_TENSOR_NCHW)
-    return fail(CUDNN_STATUS_NOT_SUPPORTED, "the emulator supports NCHW tensors only");
-  if (!known_type(type)) return fail(CUDNN_STATUS_BAD_PARAM, "unknown data type");
-  if (n <= 0 || c <= 0 || h <= 0 || w <= 0)
-    return fail(CUDNN_STATUS_BAD_PARAM,
-                "tensor dimensions " + dims(n, c, h, w) + " must all be positive");
-  if (std::int64_t{n} * c * h * w > INT32_MAX)
-    return fail(CUDNN_STATUS_NOT_SUPPORTED, "tensor " + dims(n, c, h, w) + " is too large");
+  const cudnnStatus_t st = check_4d(d, "tensor", format, type, n, c, h, w);
+  if (st != CUDNN_STATUS_SUCCESS) return st;
   *d = cudnnTensorStruct{true, type, n, c, h, w};
   return CUDNN_STATUS_SUCCESS;
 }
@@ -295,13 +304,8 @@ cudnnStatus_t cudnnDestroyFilterDescriptor(cudnnFilterDescriptor_t d) {
 }
 cudnnStatus_t cudnnSetFilter4dDescriptor(cudnnFilterDescriptor_t d, cudnnDataType_t type,
                                          cudnnTensorFormat_t format, int k, int c, int h, int w) {
-  if (d == nullptr) return fail(CUDNN_STATUS_BAD_PARAM, "null filter descriptor");
-  if (format != CUDNN_TENSOR_NCHW)
-    return fail(CUDNN_STATUS_NOT_SUPPORTED, "the emulator supports NCHW filters only");
-  if (!known_type(type)) return fail(CUDNN_STATUS_BAD_PARAM, "unknown data type");
-  if (k <= 0 || c <= 0 || h <= 0 || w <= 0)
-    return fail(CUDNN_STATUS_BAD_PARAM,
-                "filter dimensions " + dims(k, c, h, w) + " must all be positive");
+  const cudnnStatus_t st = check_4d(d, "filter", format, type, k, c, h, w);
+  if (st != CUDNN_STATUS_SUCCESS) return st;
   *d = cudnnFilterStruct{true, type, k, c, h, w};
   return CUDNN_STATUS_SUCCESS;
 }

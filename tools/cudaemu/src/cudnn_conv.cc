@@ -120,33 +120,28 @@ void convolve(Pass pass, const Conv& g, bool reverse, double alpha, double beta,
   const bool tf32 = cudaemu::cudnn::uses_tf32(g.type, g.math);
   const std::vector<int> n_order = order(g.n, pass == Pass::kBackwardFilter && reverse);
   const std::vector<int> k_order = order(g.k, pass == Pass::kBackwardData && reverse);
+  const T* pa = static_cast<const T*>(a);
+  const T* pb = static_cast<const T*>(b);
+  const std::int64_t count = pass == Pass::kForward ? std::int64_t{g.n} * g.k * g.p * g.q
+                             : pass == Pass::kBackwardData
+                                 ? std::int64_t{g.n} * g.c * g.h * g.w
+                                 : std::int64_t{g.k} * g.c_per_group() * g.r * g.s;
+  std::vector<T> acc(static_cast<std::size_t>(count), T(0));
+  for_each_term(g, n_order, k_order, [&](std::int64_t xi, std::int64_t wi, std::int64_t yi) {
+    switch (pass) {
+      case Pass::kForward:  // a = x, b = w
+        acc[yi] += operand(pa[xi], tf32) * operand(pb[wi], tf32);
+        break;
+      case Pass::kBackwardData:  // a = dy, b = w
+        acc[xi] += operand(pa[yi], tf32) * operand(pb[wi], tf32);
+        break;
+      case Pass::kBackwardFilter:  // a = x, b = dy
+        acc[wi] += operand(pa[xi], tf32) * operand(pb[yi], tf32);
+        break;
+    }
+  });
   T* o = static_cast<T*>(out);
-  if (pass == Pass::kForward) {  // a = x, b = w
-    const T* x = static_cast<const T*>(a);
-    const T* w = static_cast<const T*>(b);
-    std::vector<T> acc(static_cast<std::size_t>(std::int64_t{g.n} * g.k * g.p * g.q), T(0));
-    for_each_term(g, n_order, k_order, [&](std::int64_t xi, std::int64_t wi, std::int64_t yi) {
-      acc[yi] += operand(x[xi], tf32) * operand(w[wi], tf32);
-    });
-    for (std::size_t i = 0; i < acc.size(); ++i) cudaemu::cudnn::blend(o[i], acc[i], alpha, beta);
-  } else if (pass == Pass::kBackwardData) {  // a = dy, b = w
-    const T* dy = static_cast<const T*>(a);
-    const T* w = static_cast<const T*>(b);
-    std::vector<T> acc(static_cast<std::size_t>(std::int64_t{g.n} * g.c * g.h * g.w), T(0));
-    for_each_term(g, n_order, k_order, [&](std::int64_t xi, std::int64_t wi, std::int64_t yi) {
-      acc[xi] += operand(dy[yi], tf32) * operand(w[wi], tf32);
-    });
-    for (std::size_t i = 0; i < acc.size(); ++i) cudaemu::cudnn::blend(o[i], acc[i], alpha, beta);
-  } else {  // a = x, b = dy
-    const T* x = static_cast<const T*>(a);
-    const T* dy = static_cast<const T*>(b);
-    std::vector<T> acc(static_cast<std::size_t>(std::int64_t{g.k} * g.c_per_group() * g.r * g.s),
-                       T(0));
-    for_each_term(g, n_order, k_order, [&](std::int64_t xi, std::int64_t wi, std::int64_t yi) {
-      acc[wi] += operand(x[xi], tf32) * operand(dy[yi], tf32);
-    });
-    for (std::size_t i = 0; i < acc.size(); ++i) cudaemu::cudnn::blend(o[i], acc[i], alpha, beta);
-  }
+  for (std::size_t i = 0; i < acc.size(); ++i) cudaemu::cudnn::blend(o[i], acc[i], alpha, beta);
 }
 
 // The shared path of the three convolution calls: x, w and y describe the convolution; `a` and
