@@ -61,13 +61,15 @@ if [[ ${CUDANET_SANITIZER_RUN:-1} != 0 ]]; then
   reports+=("$asan_junit")
 fi
 # ---- the emulated GPU: the GPU tests on the cudaemu CPU emulator ---------------------------------
+# (With the benchmarks built: the GPU benchmark programs and the device check's training-step
+# comparison script run there at a small size, labelled gpu too.)
 if [[ ${CUDANET_EMULATOR_RUN:-1} != 0 ]]; then
   emu_build=${EMU_BUILD_DIR:-$root/build-emu}
   emu_junit="$emu_build/ctest-results.xml"
   rm -f "$emu_junit"
   t0=$(date +%s)
   cmake -S "$root" -B "$emu_build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCUDANET_WERROR=ON \
-    -DCUDANET_CUDA=EMULATE -DCUDANET_BENCHMARKS=OFF
+    -DCUDANET_CUDA=EMULATE -DCUDANET_BENCHMARKS=ON
   cmake --build "$emu_build" -j "$jobs"
   set +e
   (cd "$emu_build" &&

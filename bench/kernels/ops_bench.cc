@@ -5,7 +5,11 @@
 // Adam updates, and LeNet's linear layers.
 //
 //   cudanet_gpu_bench_ops [--json PATH] [--min-runs N] [--budget-ms MS] [--time-limit S]
-//                         [--no-cudnn]
+//                         [--no-cudnn] [--batch N] [--nets alexnet,lenet5]
+//
+// --batch (default 128) and --nets (default both) exist for smoke runs: the emulated build runs
+// `--batch 2 --nets lenet5` as a test (bench/kernels/CMakeLists.txt), so this program's code has
+// run before a GPU session spends minutes on it.
 //
 // Timing (bench/kernels/gpu_timer.h): the Tensor-level entry points on Device::cuda(0), bracketed
 // by CUDA events on the device's current stream, the L2 flushed before every run; 3 warm-up
@@ -65,7 +69,6 @@ using cudanet::bench::Timing;
 using cudanet::kernels::ConvAlgo;
 namespace kernels = cudanet::kernels;
 
-constexpr std::int64_t kBatch = 128;
 constexpr double kMaxRelDiff = 1e-3;  // native vs reference, relative to the largest |value|
 
 enum class Pass { kForward, kBackwardData, kBackwardFilter };
@@ -79,9 +82,11 @@ struct Options {
   double budget_ms = 250;
   double time_limit_s = 100;
   bool cudnn = true;
+  std::int64_t batch = 128;
+  bool alexnet = true, lenet5 = true;
 };
 
-// One convolution layer: input [kBatch, c, h, w], filter [k, c / groups, r, s].
+// One convolution layer: input [batch, c, h, w], filter [k, c / groups, r, s].
 struct ConvShape {
   const char* net;
   const char* layer;
@@ -183,8 +188,9 @@ class Bench {
   }
 
   void conv(const ConvShape& s) {
-    const kernels::Conv2dGeometry g = kernels::conv2d_geometry(
-        {kBatch, s.c, s.h, s.w}, {s.k, s.c / s.p.groups, s.r, s.s}, s.p, "cudanet_gpu_bench_ops");
+    const kernels::Conv2dGeometry g =
+        kernels::conv2d_geometry({options_.batch, s.c, s.h, s.w}, {s.k, s.c / s.p.groups, s.r, s.s},
+                                 s.p, "cudanet_gpu_bench_ops");
     // FLOPs, the same for each pass: 2 N K (C/g) R S P Q (a multiply and an add per filter tap
     // and output element; backward-data and backward-filter are the same products rearranged).
     const double flops = 2.0 * g.n * g.k * g.c_per_group() * g.r * g.s * g.p * g.q;
@@ -398,13 +404,15 @@ class Bench {
        [&] { kernels::adam_update(param, grad, m, v, adam, ++step); });
   }
 
-  // A linear layer x [kBatch, in] -> y [kBatch, out] (cuBLAS, FP32).
+  // A linear layer x [batch, in] -> y [batch, out] (cuBLAS, FP32).
   void linear(const char* net, const char* name, std::int64_t in, std::int64_t out) {
-    const double n = kBatch, i = static_cast<double>(in), o = static_cast<double>(out);
-    Tensor x = uniform({kBatch, in}), w = uniform({out, in}), b = uniform({out});
-    Tensor dy = uniform({kBatch, out}), y;
+    const std::int64_t batch = options_.batch;
+    const double n = static_cast<double>(batch), i = static_cast<double>(in),
+                 o = static_cast<double>(out);
+    Tensor x = uniform({batch, in}), w = uniform({out, in}), b = uniform({out});
+    Tensor dy = uniform({batch, out}), y;
     kernels::LinearGrads grads;
-    const std::string shape = shape_text({kBatch, in}) + " -> " + std::to_string(out);
+    const std::string shape = shape_text({batch, in}) + " -> " + std::to_string(out);
     // Forward: 2 N in out FLOPs; bytes: read x, w, b, write y.
     op(net, std::string(name) + " fwd", shape, 2 * n * i * o, 4 * (n * i + o * i + o + n * o),
        [&] { y = kernels::linear_forward(x, w, &b); });
@@ -568,7 +576,7 @@ void Bench::write_json(const std::string& path, const std::string& device) const
                       : std::string("null");
   };
   os << "{\n  \"benchmark\": \"ops\",\n  \"device\": " << json_string(device)
-     << ",\n  \"batch\": " << kBatch << ",\n  \"copy_gbps\": " << json_number(copy_gbps_)
+     << ",\n  \"batch\": " << options_.batch << ",\n  \"copy_gbps\": " << json_number(copy_gbps_)
      << ",\n  \"cudnn\": " << json_string(cudnn_status_)
      << ",\n  \"tf32\": false,\n  \"convs\": [\n";
   for (std::size_t i = 0; i < convs_.size(); ++i) {
@@ -615,7 +623,7 @@ void Bench::write_json(const std::string& path, const std::string& device) const
   std::printf("\nwrote %s\n", path.c_str());
 }
 
-// The seed's AlexNet (layers/models.cc) and LeNet-5, batch kBatch.
+// The seed's AlexNet (layers/models.cc) and LeNet-5.
 std::vector<ConvShape> conv_shapes() {
   const auto params = [](std::int64_t stride, std::int64_t pad) {
     kernels::Conv2dParams p;
@@ -650,10 +658,21 @@ int run(int argc, char** argv) {
       o.time_limit_s = std::max(0.0, std::atof(argv[++i]));
     } else if (arg == "--no-cudnn") {
       o.cudnn = false;
+    } else if (arg == "--batch" && has_value) {
+      o.batch = std::max(1, std::atoi(argv[++i]));
+    } else if (arg == "--nets" && has_value) {
+      const std::string nets = std::string(",") + argv[++i] + ",";
+      o.alexnet = nets.find(",alexnet,") != std::string::npos;
+      o.lenet5 = nets.find(",lenet5,") != std::string::npos;
+      if (!o.alexnet && !o.lenet5) {
+        std::fprintf(stderr, "ops bench: --nets takes alexnet, lenet5 or both, got '%s'\n",
+                     argv[i]);
+        return 2;
+      }
     } else {
       std::fprintf(stderr,
                    "usage: %s [--json PATH] [--min-runs N] [--budget-ms MS] [--time-limit S] "
-                   "[--no-cudnn]\n",
+                   "[--no-cudnn] [--batch N] [--nets alexnet,lenet5]\n",
                    argv[0]);
       return 2;
     }
@@ -667,7 +686,7 @@ int run(int argc, char** argv) {
   Bench bench(o);
 
   std::printf("# kernels/ ops on AlexNet and LeNet-5 layer shapes (batch %lld) on %s (%d SMs)\n\n",
-              static_cast<long long>(kBatch), props.name.c_str(), props.multiprocessors);
+              static_cast<long long>(o.batch), props.name.c_str(), props.multiprocessors);
   std::printf(
       "Tensor-level entry points, FP32; median of >= %d runs (up to 100 within ~%.0f ms per case) "
       "after 3 warm-up calls, L2 flushed before each run; deterministic mode %s; %s.\n\n",
@@ -677,26 +696,33 @@ int run(int argc, char** argv) {
 
   std::printf("## Convolution (native/cuDNN = cuDNN ms / native ms; target >= 0.5)\n\n");
   bench.print_conv_header();
-  for (const ConvShape& s : conv_shapes()) bench.conv(s);
+  for (const ConvShape& s : conv_shapes()) {
+    if (std::string(s.net) == "AlexNet" ? o.alexnet : o.lenet5) bench.conv(s);
+  }
 
   std::printf(
       "\n## Other ops (of D2D copy = GB/s / copy GB/s for bandwidth-bound ops; target >= 0.7)\n\n");
   bench.print_op_header();
-  const Shape conv1_out = {kBatch, 96, 55, 55};
-  bench.max_pool("AlexNet", "pool1 max 3/2", conv1_out, 3, 2);
-  bench.max_pool("AlexNet", "pool2 max 3/2", {kBatch, 256, 27, 27}, 3, 2);
-  bench.max_pool("AlexNet", "pool5 max 3/2", {kBatch, 256, 13, 13}, 3, 2);
-  bench.relu("AlexNet", "relu1", conv1_out);
-  bench.lrn("AlexNet", "lrn1", conv1_out);
-  bench.dropout("AlexNet", "drop6", {kBatch, 4096}, 0.5);
-  bench.softmax_ce("AlexNet", kBatch, 1000);
-  bench.optimizers("AlexNet", "fc6.weight", {4096, 9216});
-  bench.max_pool("LeNet-5", "s2 max 2/2", {kBatch, 6, 28, 28}, 2, 2);
-  bench.max_pool("LeNet-5", "s4 max 2/2", {kBatch, 16, 10, 10}, 2, 2);
-  bench.relu("LeNet-5", "relu1", {kBatch, 6, 28, 28});
-  bench.linear("LeNet-5", "f6", 120, 84);
-  bench.linear("LeNet-5", "output", 84, 10);
-  bench.softmax_ce("LeNet-5", kBatch, 10);
+  const std::int64_t n = o.batch;
+  if (o.alexnet) {
+    const Shape conv1_out = {n, 96, 55, 55};
+    bench.max_pool("AlexNet", "pool1 max 3/2", conv1_out, 3, 2);
+    bench.max_pool("AlexNet", "pool2 max 3/2", {n, 256, 27, 27}, 3, 2);
+    bench.max_pool("AlexNet", "pool5 max 3/2", {n, 256, 13, 13}, 3, 2);
+    bench.relu("AlexNet", "relu1", conv1_out);
+    bench.lrn("AlexNet", "lrn1", conv1_out);
+    bench.dropout("AlexNet", "drop6", {n, 4096}, 0.5);
+    bench.softmax_ce("AlexNet", n, 1000);
+    bench.optimizers("AlexNet", "fc6.weight", {4096, 9216});
+  }
+  if (o.lenet5) {
+    bench.max_pool("LeNet-5", "s2 max 2/2", {n, 6, 28, 28}, 2, 2);
+    bench.max_pool("LeNet-5", "s4 max 2/2", {n, 16, 10, 10}, 2, 2);
+    bench.relu("LeNet-5", "relu1", {n, 6, 28, 28});
+    bench.linear("LeNet-5", "f6", 120, 84);
+    bench.linear("LeNet-5", "output", 84, 10);
+    bench.softmax_ce("LeNet-5", n, 10);
+  }
   bench.print_warnings();
   if (!o.json.empty()) bench.write_json(o.json, props.name);
   return 0;

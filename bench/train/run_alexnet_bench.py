@@ -7,7 +7,7 @@ H100's peak. Writes OUT/train_bench.md (a Markdown table with the issue's target
 OUT/train_bench.json, and prints the table.
 
   bench/train/run_alexnet_bench.py --build build-device --out OUT [--tf32] [--python python3]
-                                   [--time-limit SECONDS]
+                                   [--time-limit SECONDS] [--configs MODEL:BATCH,...]
 
 The same TF32 setting goes to both sides (off by default: strict FP32). Each configuration times
 at most --max-seconds of steps after --warmup steps, so the whole run takes about a minute.
@@ -54,7 +54,7 @@ def fmt(v, spec):
     return "n/a" if v is None else format(v, spec)
 
 
-def table(ours, torch, tf32):
+def table(ours, torch, tf32, configs=CONFIGS):
     """Rows per model and batch: images/s of each side, ratios against the targets, memory,
     mallocs per step and TFLOP/s."""
     by = {}
@@ -64,8 +64,8 @@ def table(ours, torch, tf32):
     peak = "TF32 495" if tf32 else "FP32 67"
     lines = [
         f"Training step (forward, backward, SGD), synthetic data on the GPU, TF32 "
-        f"{'on' if tf32 else 'off'}; median after warm-up. TFLOP/s against the H100 SXM peak "
-        f"({peak}). Targets: cuDNN backend >= 1.2x PyTorch on AlexNet, native >= 0.5x cuDNN "
+        f"{'on' if tf32 else 'off'}; median after warm-up. TFLOP/s against the H100 and H200 SXM "
+        f"peak ({peak}). Targets: cuDNN backend >= 1.2x PyTorch on AlexNet, native >= 0.5x cuDNN "
         f"backend, peak memory <= PyTorch's, 0 mallocs per step.",
         "",
         "| model | batch | native img/s | cudnn img/s | PyTorch img/s | cudnn / PyTorch | "
@@ -74,7 +74,7 @@ def table(ours, torch, tf32):
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     verdicts = []
-    for config in CONFIGS:
+    for config in configs:
         model, batch = config.split(":")
         batch = int(batch)
         n, c, t = (by.get((model, batch, b)) for b in ("native", "cudnn", "pytorch"))
@@ -117,11 +117,14 @@ def main():
     ap.add_argument("--max-seconds", type=float, default=3.0)
     ap.add_argument("--time-limit", type=float, default=0,
                     help="seconds for the whole run (0: no limit)")
+    ap.add_argument("--configs", default=",".join(CONFIGS),
+                    help="model:batch pairs (a smaller set for smoke runs)")
     args = ap.parse_args()
+    configs = [c for c in args.configs.split(",") if c]
     t0 = time.monotonic()
     os.makedirs(args.out, exist_ok=True)
     here = os.path.dirname(os.path.abspath(__file__))
-    common = ["--configs", ",".join(CONFIGS), "--steps", str(args.steps), "--warmup",
+    common = ["--configs", ",".join(configs), "--steps", str(args.steps), "--warmup",
               str(args.warmup), "--max-seconds", str(args.max_seconds)]
     if args.tf32:
         common.append("--tf32")
@@ -139,7 +142,7 @@ def main():
     rc_torch = run([args.python, os.path.join(here, "torch_train_step.py"), "--json", torch_json]
                    + common, os.path.join(args.out, "torch_train.log"), limit_torch)
     ours, torch = load(ours_json), load(torch_json)
-    md, verdicts = table(ours, torch, args.tf32)
+    md, verdicts = table(ours, torch, args.tf32, configs)
     notes = []
     if rc_ours != 0:
         notes.append(f"cudanet_train_bench: exit {rc_ours}"

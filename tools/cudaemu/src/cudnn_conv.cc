@@ -115,8 +115,9 @@ std::vector<int> order(int count, bool reverse) {
 
 template <typename T>
 void convolve(Pass pass, const Conv& g, bool reverse, double alpha, double beta, const void* a,
-              const void* b, void* out, void* ws, std::size_t ws_bytes) {
-  if (ws_bytes > 0) std::memset(ws, 0xA5, ws_bytes);  // the algorithm's scratch
+              const void* b, void* out, void* ws, std::size_t scratch_bytes) {
+  // The algorithm's scratch (the part of the workspace it needs) holds garbage afterwards.
+  if (scratch_bytes > 0) std::memset(ws, 0xA5, scratch_bytes);
   const bool tf32 = cudaemu::cudnn::uses_tf32(g.type, g.math);
   const std::vector<int> n_order = order(g.n, pass == Pass::kBackwardFilter && reverse);
   const std::vector<int> k_order = order(g.k, pass == Pass::kBackwardData && reverse);
@@ -173,9 +174,9 @@ cudnnStatus_t convolution(const char* op, Pass pass, cudnnHandle_t h, const void
   return cudaemu::cudnn::run(
       op, h, g.type, {a, b, {out, out_bytes}, {ws, ws_bytes}}, [=, pa = a.p, pb = b.p] {
         if (g.type == CUDNN_DATA_DOUBLE) {
-          convolve<double>(pass, g, reverse, alpha, beta, pa, pb, out, ws, ws_bytes);
+          convolve<double>(pass, g, reverse, alpha, beta, pa, pb, out, ws, need);
         } else {
-          convolve<float>(pass, g, reverse, alpha, beta, pa, pb, out, ws, ws_bytes);
+          convolve<float>(pass, g, reverse, alpha, beta, pa, pb, out, ws, need);
         }
       });
 }

@@ -1,9 +1,12 @@
 // cudaemu's cuDNN stand-in: LRN and batch normalisation, from the formulas cuDNN documents:
 //  - LRN across channels: the window is [c - floor((n-1)/2), c + n - 1 - floor((n-1)/2)],
-//    y = x * (k + alpha / n * sum x^2)^-beta (cuDNN divides alpha by the window size);
+//    y = x * (k + alpha / n * sum x^2)^-beta. The window is documented in cudnn_ops.h; that alpha
+//    is divided by the window size is the API reference's description of lrnAlpha, not the
+//    header's, and the first GPU run (CudnnLrn.*) confirms or refutes it;
 //  - batch norm (spatial): the biased variance normalises, the running variance is updated with
-//    the unbiased one, runningX = (1 - factor) * runningX + factor * batchX; the saved values are
-//    the mean and 1 / sqrt(var + eps).
+//    the unbiased one (the API reference, not the header; CudnnBatchNorm.* on a GPU settles it),
+//    runningX = (1 - factor) * runningX + factor * batchX; the saved values are the mean and 1 /
+//    sqrt(var + eps).
 #include <algorithm>
 #include <cmath>
 #include <string>
