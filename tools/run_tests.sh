@@ -9,7 +9,8 @@
 # Then the GPU tests once more from a third build whose CUDA backend runs on the cudaemu CPU
 # emulator (EMU_BUILD_DIR, default build-emu; tools/cudaemu/README.md): the kernels and the host
 # code around them run without a GPU. Tests at AlexNet scale take minutes each there and skip,
-# saying so, unless CUDAEMU_SLOW_TESTS=1.
+# saying so, unless CUDAEMU_SLOW_TESTS=1. The Python tests run last, on the CPU build and on the
+# emulated GPU.
 # Environment: BUILD_DIR (default build), CUDANET_CMAKE_ARGS (extra configure arguments), JOBS,
 # CUDANET_SANITIZER_RUN=0 (skip the sanitizer build), CUDANET_EMULATOR_RUN=0 (skip the emulated
 # GPU tests).
@@ -83,7 +84,19 @@ python3 "$root/tools/ctest_summary.py" "${reports[@]}" || status=1
 
 # ---- the Python package: pip install ./python into .venv, pytest against PyTorch -----------------
 # PYTHON_TESTS=1 runs them, 0 skips them; by default they run unless ctest arguments were given.
+# Unless CUDANET_EMULATOR_RUN=0, the package is built once more on the emulated GPU (.venv-emu,
+# build-python-emu), where its GPU tests run too. The last line counts both runs.
 if [[ ${PYTHON_TESTS:-$(($# == 0))} == 1 ]]; then
-  "$root/tools/python_tests.sh" || status=1
+  py_log=$(mktemp)
+  "$root/tools/python_tests.sh" | tee "$py_log" || status=1
+  py_line=$(tail -n 1 "$py_log")
+  if [[ ${CUDANET_EMULATOR_RUN:-1} != 0 ]]; then
+    VENV="$root/.venv-emu" PYTHON_BUILD_DIR="$root/build-python-emu" \
+      CUDANET_PYTHON_CMAKE_ARGS="-DCUDANET_CUDA=EMULATE" "$root/tools/python_tests.sh" |
+      tee "$py_log" || status=1
+    py_line+="; on the emulated GPU: $(tail -n 1 "$py_log" | sed 's/^python tests: //')"
+  fi
+  rm -f "$py_log"
+  echo "$py_line"
 fi
 exit $status

@@ -1,4 +1,5 @@
-// cudaemu's cuDNN stand-in: handles, descriptors, errors and the convolution algorithm queries.
+// cudaemu's cuDNN stand-in: handles, errors, descriptors, and which convolution algorithm supports
+// what (the queries themselves are in cudnn_algo.cc).
 //
 // The rules are cuDNN's documented ones where it documents them: descriptor limits (positive
 // sizes, LRN window and constants), output sizes, which algorithms are non-deterministic, that a
@@ -8,11 +9,9 @@
 // its own fixed choices, so that the backend's selection logic has something to select from;
 // README.md lists them.
 #include <algorithm>
-#include <cmath>
-#include <cstdlib>
+#include <cstdint>
 #include <cstring>
 #include <string>
-#include <vector>
 
 #include "cudnn_internal.h"
 #include "internal.h"

@@ -1,9 +1,13 @@
-// cudaemu's cuDNN stand-in: the descriptor objects and helpers shared by src/cudnn.cc (handles,
-// descriptors, algorithm queries) and src/cudnn_ops.cc (the ops).
+// cudaemu's cuDNN stand-in: the descriptor objects and helpers shared by its files: cudnn.cc
+// (handles, errors, descriptors, the algorithms' properties), cudnn_algo.cc (algorithm queries),
+// cudnn_conv.cc (convolution and the op runner), cudnn_ops.cc (pooling, activations, softmax) and
+// cudnn_norm.cc (LRN, batch norm).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <initializer_list>
 #include <string>
 
 #include "cudnn.h"
@@ -92,13 +96,6 @@ bool algo_deterministic(Pass pass, int algo);
 // Whether float math may use TF32 here (as on an Ampere or newer GPU): not with CUDNN_FMA_MATH,
 // and not when the environment sets NVIDIA_TF32_OVERRIDE=0.
 bool uses_tf32(cudnnDataType_t type, cudnnMathType_t math);
-
-}  // namespace cudaemu::cudnn
-
-#include <functional>
-#include <initializer_list>
-
-namespace cudaemu::cudnn {
 
 // A buffer an op reads or writes: it must lie inside one device-accessible allocation.
 struct Buffer {
