@@ -1,8 +1,9 @@
 // GPU benchmark of the kernels/ ops on the layer shapes of the seed's AlexNet and of LeNet-5, at
 // batch 128: convolution forward, backward-data and backward-filter with both hand-written
-// algorithms (implicit GEMM and im2col + GEMM), each against cuDNN's fastest FP32 algorithm when
-// built with cuDNN; max pooling, ReLU, LRN, dropout, softmax-cross-entropy, the SGD-momentum and
-// Adam updates, and LeNet's linear layers.
+// algorithms (implicit GEMM and im2col + GEMM), each against cuDNN's fastest FP32 algorithm
+// (through cudanet's cuDNN backend in benchmark mode) when built with cuDNN; max pooling, ReLU,
+// LRN, dropout, softmax-cross-entropy, the SGD-momentum and Adam updates, and LeNet's linear
+// layers.
 //
 //   cudanet_gpu_bench_ops [--json PATH] [--min-runs N] [--budget-ms MS] [--time-limit S]
 //                         [--no-cudnn] [--batch N] [--nets alexnet,lenet5]
@@ -46,6 +47,7 @@
 #include "kernels/activation.h"
 #include "kernels/common.h"
 #include "kernels/conv2d.h"
+#include "kernels/cudnn.h"
 #include "kernels/dropout.h"
 #include "kernels/gemm.h"
 #include "kernels/linear.h"
@@ -53,9 +55,6 @@
 #include "kernels/optimizer.h"
 #include "kernels/pool2d.h"
 #include "kernels/softmax.h"
-#if CUDANET_BENCH_CUDNN
-#include "bench/kernels/cudnn_conv.h"
-#endif
 
 namespace {
 
@@ -134,27 +133,24 @@ class Bench {
         gen_(2024),
         start_(std::chrono::steady_clock::now()) {
     policy_ = RunPolicy{3, o.min_runs, std::max(o.min_runs, 100), o.budget_ms};
-#if CUDANET_BENCH_CUDNN
-    if (o.cudnn) {
-      try {
-        // 2 GiB lets every algorithm of these shapes run, FFT and Winograd included.
-        cudnn_ = std::make_unique<cudanet::bench::CudnnContext>(stream_, std::size_t{2} << 30);
-        cudnn_status_ =
-            "cuDNN " + cudnn_->version() + ", CUDNN_FMA_MATH (no TF32), 2 GiB workspace";
-      } catch (const std::exception& e) {
-        cudnn_status_ = std::string("cuDNN unavailable: ") + e.what();
-      }
-    } else {
+    // cuDNN through cudanet's own backend (kernels/cudnn.h), in benchmark mode: each shape's
+    // algorithms are timed once (in the warm-up calls) and the fastest strict-FP32 one runs.
+    if (!o.cudnn) {
       cudnn_status_ = "cuDNN comparison off (--no-cudnn)";
+    } else if (!kernels::cudnn::available()) {
+      cudnn_status_ = "built without cuDNN: no comparison";
+    } else {
+      cudnn_ = true;
+      kernels::cudnn::set_benchmark(true);
+      // 2 GiB lets every algorithm of these shapes run, FFT and Winograd included.
+      kernels::cudnn::set_workspace_limit(std::size_t{2} << 30);
+      cudnn_status_ = "cuDNN " + kernels::cudnn::version() +
+                      " (cudanet's cuDNN backend, algorithms timed), CUDNN_FMA_MATH (no TF32), "
+                      "2 GiB workspace limit";
     }
-#else
-    cudnn_status_ = "built without cuDNN: no comparison";
-#endif
   }
 
-  const std::string& cudnn_status() const {
-    return cudnn_status_;
-  }
+  const std::string& cudnn_status() const { return cudnn_status_; }
 
   // The reference for "fraction of copy bandwidth": cudaMemcpy device to device of 1 GiB.
   // Bytes moved: 2 * 1 GiB (read the source, write the destination).
@@ -195,16 +191,6 @@ class Bench {
     // and output element; backward-data and backward-filter are the same products rearranged).
     const double flops = 2.0 * g.n * g.k * g.c_per_group() * g.r * g.s * g.p * g.q;
     Tensor x = uniform(g.x_shape()), w = uniform(g.w_shape()), dy = uniform(g.y_shape());
-#if CUDANET_BENCH_CUDNN
-    std::unique_ptr<cudanet::bench::CudnnConv> ref;
-    if (cudnn_) {
-      try {
-        ref = std::make_unique<cudanet::bench::CudnnConv>(*cudnn_, g);
-      } catch (const std::exception& e) {
-        warn(std::string(s.layer) + ": cuDNN descriptors: " + e.what());
-      }
-    }
-#endif
     for (Pass pass : {Pass::kForward, Pass::kBackwardData, Pass::kBackwardFilter}) {
       ConvResult r;
       r.net = s.net;
@@ -238,31 +224,30 @@ class Bench {
       r.implicit = try_measure(what + " implicit GEMM",
                                [&] { native(ConvAlgo::kImplicitGemm, out_implicit); });
       r.im2col = try_measure(what + " im2col", [&] { native(ConvAlgo::kIm2col, out_im2col); });
-#if CUDANET_BENCH_CUDNN
-      if (ref) {
-        // cuDNN's operands, as in CudnnConv: fwd (x, w), bwd-data (dy, w), bwd-filter (dy, x).
-        const Tensor& a = pass == Pass::kForward ? x : dy;
-        const Tensor& b = pass == Pass::kBackwardFilter ? x : w;
-        const auto cpass = pass == Pass::kForward ? cudanet::bench::ConvPass::kForward
-                           : pass == Pass::kBackwardData
-                               ? cudanet::bench::ConvPass::kBackwardData
-                               : cudanet::bench::ConvPass::kBackwardFilter;
-        const Shape out_shape = pass == Pass::kForward        ? g.y_shape()
-                                : pass == Pass::kBackwardData ? g.x_shape()
-                                                              : g.w_shape();
-        try {
-          out_cudnn = Tensor::empty(out_shape, DType::kFloat32, gpu_);
-          r.cudnn_algo = ref->find(cpass, a, b, out_cudnn);
-        } catch (const std::exception& e) {
-          warn(what + " cuDNN find: " + e.what());
+      if (cudnn_) {
+        // The first (warm-up) call times cuDNN's candidates; the chosen one is cached.
+        const auto cudnn_pass = [&] {
+          switch (pass) {
+            case Pass::kForward:
+              out_cudnn = kernels::cudnn::conv2d_forward(x, w, nullptr, g.params);
+              break;
+            case Pass::kBackwardData:
+              out_cudnn = kernels::cudnn::conv2d_backward_data(dy, w, g.x_shape(), g.params);
+              break;
+            case Pass::kBackwardFilter:
+              out_cudnn = kernels::cudnn::conv2d_backward_filter(dy, x, g.w_shape(), g.params);
+              break;
+          }
+        };
+        r.cudnn = try_measure(what + " cuDNN", cudnn_pass);
+        if (r.cudnn.runs == 0) {
           out_cudnn = Tensor();
-        }
-        if (out_cudnn.defined()) {
-          r.cudnn = try_measure(what + " cuDNN", [&] { ref->run(cpass, a, b, out_cudnn); });
-          if (r.cudnn.runs == 0) out_cudnn = Tensor();
+        } else {
+          // "fwd IMPLICIT_PRECOMP_GEMM (FMA, 0 B, timed)" without the pass.
+          const std::string chosen = kernels::cudnn::chosen_algorithm(r.pass, g);
+          r.cudnn_algo = chosen.substr(chosen.find(' ') + 1);
         }
       }
-#endif
       if (r.implicit.runs == 0) out_implicit = Tensor();
       if (r.im2col.runs == 0) out_im2col = Tensor();
       const Tensor& reference = out_cudnn.defined() ? out_cudnn : out_implicit;
@@ -446,9 +431,7 @@ class Bench {
     return t;
   }
 
-  void warn(const std::string& message) {
-    warnings_.push_back(message);
-  }
+  void warn(const std::string& message) { warnings_.push_back(message); }
 
   // timer_.measure(f), or, when f throws, a warning and an empty Timing (runs == 0), so that one
   // failing case does not end the program (an error the device keeps fails the later cases too).
@@ -541,9 +524,7 @@ class Bench {
   RunPolicy policy_;
   double copy_gbps_ = 0;
   std::string cudnn_status_;
-#if CUDANET_BENCH_CUDNN
-  std::unique_ptr<cudanet::bench::CudnnContext> cudnn_;
-#endif
+  bool cudnn_ = false;  // compare with cuDNN
   std::vector<ConvResult> convs_;
   std::vector<OpResult> ops_;
   std::vector<std::string> warnings_;
