@@ -55,28 +55,40 @@ gpu_busy() {  # runs "$@" while sampling the GPU's utilisation; prints the mean 
   return $rc
 }
 
+# ended NAME LIMIT: records the exit status of the step just run (and its time limit) in
+# OUT/NAME.status, so that the summary tells a step that ran out of time from one that failed.
+ended() { echo "$? $2" >"$out/$1.status"; }
+
 # 1. accuracy (the seed's AlexNet, 227 crops, LRN), a short cosine schedule.
-timeout "$(lim 240)" "$cli" train --model alexnet --data "imagefolder:$data/train" --val "imagefolder:$data/val" \
+l=$(lim 240)
+timeout "$l" "$cli" train --model alexnet --data "imagefolder:$data/train" --val "imagefolder:$data/val" \
   --epochs "$acc_epochs" --batch-size $((batch / 2)) --schedule cosine --lr 0.01 --device "$device" \
   --workers "$workers" \
   --metrics-out "$out/alexnet_accuracy.json" >"$out/alexnet_accuracy.log" 2>&1
+ended alexnet_accuracy "$l"
 
 # 2. speed, alexnet-owt at batch 256: eager, CUDA graph, PyTorch.
 common=(--model alexnet-owt --data "imagefolder:$data/train" --val "imagefolder:$data/val"
         --epochs "$speed_epochs" --batch-size "$batch" --schedule constant --device "$device"
         --workers "$workers")
-gpu_busy "$out/busy_eager.txt" timeout "$(lim 240)" "$cli" train "${common[@]}" \
+l=$(lim 240)
+gpu_busy "$out/busy_eager.txt" timeout "$l" "$cli" train "${common[@]}" \
   --metrics-out "$out/alexnet_eager.json" >"$out/alexnet_eager.log" 2>&1
-gpu_busy "$out/busy_graph.txt" timeout "$(lim 240)" "$cli" train "${common[@]}" --cuda-graph \
+ended alexnet_eager "$l"
+l=$(lim 240)
+gpu_busy "$out/busy_graph.txt" timeout "$l" "$cli" train "${common[@]}" --cuda-graph \
   --metrics-out "$out/alexnet_graph.json" >"$out/alexnet_graph.log" 2>&1
-gpu_busy "$out/busy_torch.txt" timeout "$(lim 300)" "${TORCH_PYTHON:-python3}" "$root/bench/train/torch_alexnet_imagefolder.py" \
+ended alexnet_graph "$l"
+l=$(lim 300)
+gpu_busy "$out/busy_torch.txt" timeout "$l" "${TORCH_PYTHON:-python3}" "$root/bench/train/torch_alexnet_imagefolder.py" \
   --data "$data/train" --val "$data/val" --epochs "$speed_epochs" --batch-size "$batch" \
   --workers "$workers" --device "$device" \
   >"$out/alexnet_torch.json" 2>"$out/alexnet_torch.log"
+ended alexnet_torch "$l"
 timeout "$(lim 60)" "$build/bench/data/cudanet_pipeline_bench" "$data/train" --workers "$workers" --crop 224 \
   --batch "$batch" --seconds 5 >"$out/pipeline.json" 2>"$out/pipeline.log"
 
-timeout 60 python3 - "$out" "$workers" <<'PY'
+timeout 60 python3 - "$out" "$workers" "$batch" <<'PY'
 import json, sys
 d, workers = sys.argv[1], sys.argv[2]
 def load(name):
@@ -88,6 +100,13 @@ def load(name):
             return json.loads(text.splitlines()[-1])  # scripts: the last line
     except Exception:
         return None
+def failed(name):
+    """Why step `name` left no result: "timed out after N s" or "failed (exit N)"."""
+    try:
+        rc, limit = open(f"{d}/{name}.status").read().split()
+    except Exception:
+        return "failed"
+    return f"timed out after {limit} s" if rc in ("124", "137") else f"failed (exit {rc})"
 def busy(name):
     try:
         v = [float(x) for x in open(f"{d}/{name}").read().split() if x.strip()]
@@ -103,16 +122,19 @@ if acc:
     lines.append(f"- accuracy run (alexnet, batch {acc['batch_size']}, {len(acc['history'])} epochs): validation top-1 per epoch {hist}; "
                  f"final top-1 {acc['val_top1'] * 100:.1f}%, top-5 {acc['val_top5'] * 100:.1f}% (chance 10%)")
 else:
-    lines.append("- accuracy run: FAILED, see alexnet_accuracy.log")
+    lines.append(f"- accuracy run: {failed('alexnet_accuracy').upper()}, see alexnet_accuracy.log")
 mib = lambda b: f"{b / 2**20:.0f} MiB"
-lines += ["", f"| alexnet-owt, batch {eager['batch_size'] if eager else '?'}, {workers} workers | train img/s | GPU busy | val top-1 | peak allocated |",
+batch = eager['batch_size'] if eager else (graph['batch_size'] if graph else sys.argv[3])
+lines += ["", f"| alexnet-owt, batch {batch}, {workers} workers | train img/s | GPU busy | val top-1 | peak allocated |",
           "|---|---|---|---|---|"]
-for name, r, b in (("cudanet eager", eager, "busy_eager.txt"), ("cudanet --cuda-graph", graph, "busy_graph.txt")):
+for name, r, b, step in (("cudanet eager", eager, "busy_eager.txt", "alexnet_eager"),
+                         ("cudanet --cuda-graph", graph, "busy_graph.txt", "alexnet_graph")):
     lines.append(f"| {name} | {r['train_images_per_sec']:.0f} | {busy(b)} | {r['val_top1'] * 100:.1f}% | "
-                 f"{mib(r.get('peak_allocated_bytes', 0))} |" if r else f"| {name} | failed | | | |")
+                 f"{mib(r.get('peak_allocated_bytes', 0))} |" if r
+                 else f"| {name} | {failed(step)} (see {step}.log) | | | |")
 lines.append(f"| PyTorch ({torch['data_pipeline']}) | {torch['train_images_per_sec']:.0f} | {busy('busy_torch.txt')} | "
              f"{torch['val_top1'] * 100:.1f}% | {mib(torch['peak_memory_bytes'])} |" if torch
-             else "| PyTorch | failed (see alexnet_torch.log) | | | |")
+             else f"| PyTorch | {failed('alexnet_torch')} (see alexnet_torch.log) | | | |")
 if pipe_rate:
     lines.append(f"| JPEG pipeline alone (no GPU work) | {pipe_rate:.0f} | | | |")
 best = max((r["train_images_per_sec"] for r in (eager, graph) if r), default=None)
