@@ -2,7 +2,11 @@
 // TF32 off, at 4096^3 and at AlexNet's fully connected layers (batch 128; forward, backward-data
 // and backward-weight products).
 //
-//   cudanet_gpu_bench_gemm [--runs N] [--warmup N] [--json PATH]
+//   cudanet_gpu_bench_gemm [--runs N] [--warmup N] [--json PATH] [--scale D]
+//
+// --scale D divides every dimension by D (default 1), for smoke runs: the emulated build runs
+// `--scale 32 --runs 1 --warmup 0` as a test (bench/kernels/CMakeLists.txt); the case names keep
+// the full-size labels, the M x N x K column shows what ran.
 //
 // Timing: CUDA events around each GEMM on the current stream; before every timed run the L2
 // cache is flushed by a memset of a buffer larger than it (at least 256 MiB), and the memset also
@@ -52,7 +56,8 @@ double min_bytes(const Case& c) {
 }
 
 // AlexNet's fully connected layers at batch 128: y = x w^T (forward), dx = dy w, dw = dy^T x.
-std::vector<Case> cases() {
+// Every dimension divided by `scale`.
+std::vector<Case> cases(std::int64_t scale) {
   std::vector<Case> out = {{"square 4096^3 (NN)", 4096, 4096, 4096, false, false}};
   struct Fc {
     std::int64_t in, out;
@@ -67,6 +72,11 @@ std::vector<Case> cases() {
     out.push_back({names[3 * i].c_str(), batch, f.out, f.in, false, true});       // x w^T
     out.push_back({names[3 * i + 1].c_str(), batch, f.in, f.out, false, false});  // dy w
     out.push_back({names[3 * i + 2].c_str(), f.out, f.in, batch, true, false});   // dy^T x
+  }
+  for (Case& c : out) {
+    c.m = std::max<std::int64_t>(1, c.m / scale);
+    c.n = std::max<std::int64_t>(1, c.n / scale);
+    c.k = std::max<std::int64_t>(1, c.k / scale);
   }
   return out;
 }
@@ -99,6 +109,7 @@ void write_json(const std::string& path, const std::string& device, int runs,
 
 int run(int argc, char** argv) {
   int runs = 25, warmup = 5;
+  std::int64_t scale = 1;
   std::string json;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -108,8 +119,11 @@ int run(int argc, char** argv) {
       runs = std::max(1, std::atoi(argv[++i]));
     } else if (arg == "--warmup" && i + 1 < argc) {
       warmup = std::max(0, std::atoi(argv[++i]));
+    } else if (arg == "--scale" && i + 1 < argc) {
+      scale = std::max(1, std::atoi(argv[++i]));
     } else {
-      std::fprintf(stderr, "usage: %s [--runs N] [--warmup N] [--json PATH]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--runs N] [--warmup N] [--json PATH] [--scale D]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -132,7 +146,7 @@ int run(int argc, char** argv) {
       "| case | M x N x K | op | GFLOP | min MB | native ms | native TFLOP/s | cuBLAS ms | "
       "cuBLAS TFLOP/s | native/cuBLAS |\n|---|---|---|---|---|---|---|---|---|---|\n");
   std::vector<Result> results;
-  for (const Case& c : cases()) {
+  for (const Case& c : cases(scale)) {
     Tensor a = Tensor::empty(c.trans_a ? cudanet::Shape{c.k, c.m} : cudanet::Shape{c.m, c.k},
                              DType::kFloat32, gpu);
     Tensor b = Tensor::empty(c.trans_b ? cudanet::Shape{c.n, c.k} : cudanet::Shape{c.k, c.n},
