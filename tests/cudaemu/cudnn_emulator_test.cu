@@ -188,6 +188,24 @@ TEST(CudaemuCudnn, NonDeterministicAlgorithmsDifferBitwiseBetweenCalls) {
   const std::vector<float> a1 = run(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0);
   EXPECT_NE(a0, a1) << "ALGO_0 is documented non-deterministic: consecutive calls should differ";
   EXPECT_EQ(run(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1), run(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1));
+  // The order is chosen when the op runs: two replays of one captured call differ too.
+  ASSERT_EQ(cudaStreamBeginCapture(f.stream, cudaStreamCaptureModeRelaxed), cudaSuccess);
+  EXPECT_CUDNN_OK(cudnnConvolutionBackwardFilter(f.h, &kOne, f.x, x, f.y, dy, f.conv,
+                                                 CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0, nullptr, 0,
+                                                 &kZero, f.w, dw));
+  cudaGraph_t graph = nullptr;
+  ASSERT_EQ(cudaStreamEndCapture(f.stream, &graph), cudaSuccess);
+  cudaGraphExec_t exec = nullptr;
+  ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  std::vector<std::vector<float>> replays;
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(cudaGraphLaunch(exec, f.stream), cudaSuccess);
+    ASSERT_EQ(cudaStreamSynchronize(f.stream), cudaSuccess);
+    replays.push_back(to_host(dw, 9));
+  }
+  EXPECT_NE(replays[0], replays[1]);
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
   cudaFree(x), cudaFree(dy), cudaFree(dw);
 }
 

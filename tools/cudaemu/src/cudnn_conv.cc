@@ -6,7 +6,7 @@
 // as large as cudnnGet*WorkspaceSize says and lies in device memory (it is overwritten while the
 // op runs, so a workspace that aliases live data shows); float convolutions round their operands
 // to TF32 unless the descriptor's math type is CUDNN_FMA_MATH; the algorithms cuDNN calls
-// non-deterministic sum in a different order on alternate calls.
+// non-deterministic sum in a different order on alternate runs.
 #include <atomic>
 #include <cstring>
 #include <string>
@@ -169,10 +169,11 @@ cudnnStatus_t convolution(const char* op, Pass pass, cudnnHandle_t h, const void
   }
   const double alpha = cudaemu::cudnn::scalar(alpha_p, g.type);
   const double beta = cudaemu::cudnn::scalar(beta_p, g.type);
-  const bool reverse =
-      !cudaemu::cudnn::algo_deterministic(pass, algo) && cudaemu::cudnn::reverse_this_call();
+  const bool nondeterministic = !cudaemu::cudnn::algo_deterministic(pass, algo);
   return cudaemu::cudnn::run(
       op, h, g.type, {a, b, {out, out_bytes}, {ws, ws_bytes}}, [=, pa = a.p, pb = b.p] {
+        // Decided when the op runs, so that graph replays vary as eager calls do.
+        const bool reverse = nondeterministic && cudaemu::cudnn::reverse_this_call();
         if (g.type == CUDNN_DATA_DOUBLE) {
           convolve<double>(pass, g, reverse, alpha, beta, pa, pb, out, ws, need);
         } else {

@@ -127,8 +127,9 @@ inline void blend(T& out, double v, double alpha, double beta) {
   out = beta == 0 ? static_cast<T>(alpha * v) : static_cast<T>(alpha * v + beta * double{out});
 }
 
-// For the algorithms cuDNN documents as non-deterministic: true on every other call, which then
-// sums in the opposite order (so their results differ in the last bits from call to call).
+// For the algorithms cuDNN documents as non-deterministic: true on every other run (ask when the
+// op runs, not when it is enqueued), which then sums in the opposite order, so results differ in
+// the last bits from run to run.
 bool reverse_this_call();
 
 inline bool same_shape(const cudnnTensorStruct* a, const cudnnTensorStruct* b) {

@@ -4,7 +4,7 @@
 //    (COUNT_INCLUDE_PADDING) or by the elements inside the image (COUNT_EXCLUDE_PADDING); max
 //    pooling's gradient goes to the first maximal element in the window (row-major) and, for
 //    CUDNN_POOLING_MAX (atomic adds on a GPU), overlapping windows add up in a different order on
-//    alternate calls; CUDNN_PROPAGATE_NAN makes a NaN in the window the maximum;
+//    alternate runs; CUDNN_PROPAGATE_NAN makes a NaN in the window the maximum;
 //  - softmax over C*H*W (instance) or C (channel), accurate (max subtracted), fast or log.
 #include <algorithm>
 #include <cmath>
@@ -243,10 +243,11 @@ cudnnStatus_t cudnnPoolingBackward(cudnnHandle_t h, const cudnnPoolingDescriptor
   if (!same_shape(yd, dyd) || !same_shape(xd, dxd)) return bad(kOp, "dy must match y, dx x");
   if (alpha == nullptr || beta == nullptr) return bad(kOp, "null alpha or beta");
   const double a = scalar(alpha, g.x.type), b = scalar(beta, g.x.type);
-  const bool reverse = g.d.mode == CUDNN_POOLING_MAX && cudaemu::cudnn::reverse_this_call();
+  const bool atomic_adds = g.d.mode == CUDNN_POOLING_MAX;  // not MAX_DETERMINISTIC
   return cudaemu::cudnn::run(
       kOp, h, g.x.type,
       {{y, bytes_of(yd)}, {dy, bytes_of(dyd)}, {x, bytes_of(xd)}, {dx, bytes_of(dxd)}}, [=] {
+        const bool reverse = atomic_adds && cudaemu::cudnn::reverse_this_call();
         CUDAEMU_TYPED(g.x.type, pool_backward<T>(g, reverse, a, b, static_cast<const T*>(dy),
                                                  static_cast<const T*>(x), static_cast<T*>(dx)));
       });
