@@ -38,6 +38,11 @@ def run(cmd, log, timeout=None):
             return f"could not start: {e}"
 
 
+def ended(rc):
+    """How a side's command ended, for a note: "exit 1", "timed out after N s", ..."""
+    return rc if isinstance(rc, str) else f"exit {rc}"
+
+
 def load(path):
     try:
         with open(path) as f:
@@ -145,12 +150,12 @@ def main():
     md, verdicts = table(ours, torch, args.tf32, configs)
     notes = []
     if rc_ours != 0:
-        notes.append(f"cudanet_train_bench: exit {rc_ours}"
+        notes.append(f"cudanet_train_bench: {ended(rc_ours)}"
                      f"{'' if ours else ', no results'}: see cudanet_train.log")
     for r in (ours or {}).get("errors", []):
         notes.append(f"cudanet {r['model']}:{r['batch']} {r['backend']} failed: {r['error']}")
     if rc_torch != 0:
-        notes.append(f"PyTorch side: exit {rc_torch}{'' if torch else ', no results'}: "
+        notes.append(f"PyTorch side: {ended(rc_torch)}{'' if torch else ', no results'}: "
                      f"see torch_train.log")
     if torch:
         notes.append(f"PyTorch {torch.get('torch')}, its cuDNN {torch.get('cudnn')}")
