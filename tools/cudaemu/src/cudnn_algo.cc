@@ -94,8 +94,8 @@ template <typename Perf>
 cudnnStatus_t find(cudnnHandle_t h, Pass pass, const cudnnTensorDescriptor_t x, const void* xp,
                    const cudnnFilterDescriptor_t w, const void* wp,
                    const cudnnConvolutionDescriptor_t conv, const cudnnTensorDescriptor_t y,
-                   const void* yp, void* out, std::size_t out_bytes, int requested, int* returned,
-                   Perf* perf, void* ws, std::size_t ws_bytes) {
+                   const void* yp, void* out, int requested, int* returned, Perf* perf, void* ws,
+                   std::size_t ws_bytes) {
   if (h == nullptr) return fail(CUDNN_STATUS_BAD_PARAM, "null handle");
   Conv c;
   cudnnStatus_t st = cudaemu::cudnn::describe(x, w, conv, y, &c);
@@ -107,12 +107,11 @@ cudnnStatus_t find(cudnnHandle_t h, Pass pass, const cudnnTensorDescriptor_t x, 
                 "cudnnFind*AlgorithmEx times its candidates and synchronises: it cannot run while "
                 "its handle's stream is capturing a CUDA graph");
   }
-  const std::size_t e = cudaemu::cudnn::element_bytes(c.type);
-  const bool buffers_ok =
-      cudaemu::detail::device_accessible(xp, static_cast<std::size_t>(x->numel()) * e) &&
-      cudaemu::detail::device_accessible(wp, static_cast<std::size_t>(w->numel()) * e) &&
-      cudaemu::detail::device_accessible(yp, static_cast<std::size_t>(y->numel()) * e) &&
-      (ws_bytes == 0 || cudaemu::detail::device_accessible(ws, ws_bytes));
+  using cudaemu::cudnn::bytes_of;
+  const bool buffers_ok = cudaemu::detail::device_accessible(xp, bytes_of(x)) &&
+                          cudaemu::detail::device_accessible(wp, bytes_of(w)) &&
+                          cudaemu::detail::device_accessible(yp, bytes_of(y)) &&
+                          (ws_bytes == 0 || cudaemu::detail::device_accessible(ws, ws_bytes));
   if (!buffers_ok) {
     cudaemu::detail::fault(cudaErrorIllegalAddress,
                            "a cuDNN find call whose buffers or workspace are not device memory of "
@@ -128,6 +127,10 @@ cudnnStatus_t find(cudnnHandle_t h, Pass pass, const cudnnTensorDescriptor_t x, 
   }
   std::stable_partition(all.begin(), all.end(),
                         [](const Perf& p) { return p.status == CUDNN_STATUS_SUCCESS; });
+  // `out` is the pass's output: y forward, x backward-data, w backward-filter.
+  const std::size_t out_bytes = pass == Pass::kForward        ? bytes_of(y)
+                                : pass == Pass::kBackwardData ? bytes_of(x)
+                                                              : bytes_of(w);
   const cudaError_t ran = cudaMemsetAsync(out, 0xFF, out_bytes, h->stream);
   if (ran != cudaSuccess) return fail(CUDNN_STATUS_EXECUTION_FAILED, cudaGetErrorString(ran));
   return report(all, requested, returned, perf);
@@ -193,33 +196,24 @@ cudnnStatus_t cudnnFindConvolutionForwardAlgorithmEx(
     const cudnnFilterDescriptor_t wd, const void* w, const cudnnConvolutionDescriptor_t conv,
     const cudnnTensorDescriptor_t yd, void* y, const int requested, int* returned,
     cudnnConvolutionFwdAlgoPerf_t* perf, void* ws, size_t ws_bytes) {
-  const std::size_t out_bytes = yd == nullptr ? 0
-                                              : static_cast<std::size_t>(yd->numel()) *
-                                                    cudaemu::cudnn::element_bytes(yd->type);
-  return find(h, Pass::kForward, xd, x, wd, w, conv, yd, y, y, out_bytes, requested, returned, perf,
-              ws, ws_bytes);
+  return find(h, Pass::kForward, xd, x, wd, w, conv, yd, y, y, requested, returned, perf, ws,
+              ws_bytes);
 }
 cudnnStatus_t cudnnFindConvolutionBackwardDataAlgorithmEx(
     cudnnHandle_t h, const cudnnFilterDescriptor_t wd, const void* w,
     const cudnnTensorDescriptor_t dyd, const void* dy, const cudnnConvolutionDescriptor_t conv,
     const cudnnTensorDescriptor_t dxd, void* dx, const int requested, int* returned,
     cudnnConvolutionBwdDataAlgoPerf_t* perf, void* ws, size_t ws_bytes) {
-  const std::size_t out_bytes = dxd == nullptr ? 0
-                                               : static_cast<std::size_t>(dxd->numel()) *
-                                                     cudaemu::cudnn::element_bytes(dxd->type);
-  return find(h, Pass::kBackwardData, dxd, dx, wd, w, conv, dyd, dy, dx, out_bytes, requested,
-              returned, perf, ws, ws_bytes);
+  return find(h, Pass::kBackwardData, dxd, dx, wd, w, conv, dyd, dy, dx, requested, returned, perf,
+              ws, ws_bytes);
 }
 cudnnStatus_t cudnnFindConvolutionBackwardFilterAlgorithmEx(
     cudnnHandle_t h, const cudnnTensorDescriptor_t xd, const void* x,
     const cudnnTensorDescriptor_t dyd, const void* dy, const cudnnConvolutionDescriptor_t conv,
     const cudnnFilterDescriptor_t dwd, void* dw, const int requested, int* returned,
     cudnnConvolutionBwdFilterAlgoPerf_t* perf, void* ws, size_t ws_bytes) {
-  const std::size_t out_bytes = dwd == nullptr ? 0
-                                               : static_cast<std::size_t>(dwd->numel()) *
-                                                     cudaemu::cudnn::element_bytes(dwd->type);
-  return find(h, Pass::kBackwardFilter, xd, x, dwd, dw, conv, dyd, dy, dw, out_bytes, requested,
-              returned, perf, ws, ws_bytes);
+  return find(h, Pass::kBackwardFilter, xd, x, dwd, dw, conv, dyd, dy, dw, requested, returned,
+              perf, ws, ws_bytes);
 }
 
 cudnnStatus_t cudnnGetConvolutionForwardWorkspaceSize(

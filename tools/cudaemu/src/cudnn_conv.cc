@@ -182,12 +182,6 @@ cudnnStatus_t convolution(const char* op, Pass pass, cudnnHandle_t h, const void
       });
 }
 
-std::size_t filter_bytes(const cudnnFilterDescriptor_t d) {
-  return d == nullptr
-             ? 0
-             : static_cast<std::size_t>(d->numel()) * cudaemu::cudnn::element_bytes(d->type);
-}
-
 template <typename T>
 void add_tensor(const cudnnTensorStruct a, const cudnnTensorStruct c, double alpha, double beta,
                 const void* ap, void* cp) {
@@ -232,7 +226,7 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t h, const void* alpha,
                                       cudnnConvolutionFwdAlgo_t algo, void* ws, size_t ws_bytes,
                                       const void* beta, const cudnnTensorDescriptor_t yd, void* y) {
   return convolution("cudnnConvolutionForward", Pass::kForward, h, alpha, beta, xd, wd, conv, yd,
-                     algo, {x, cudaemu::cudnn::bytes_of(xd)}, {w, filter_bytes(wd)}, y,
+                     algo, {x, cudaemu::cudnn::bytes_of(xd)}, {w, cudaemu::cudnn::bytes_of(wd)}, y,
                      cudaemu::cudnn::bytes_of(yd), ws, ws_bytes);
 }
 
@@ -244,8 +238,9 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t h, const void* alpha,
                                            size_t ws_bytes, const void* beta,
                                            const cudnnTensorDescriptor_t dxd, void* dx) {
   return convolution("cudnnConvolutionBackwardData", Pass::kBackwardData, h, alpha, beta, dxd, wd,
-                     conv, dyd, algo, {dy, cudaemu::cudnn::bytes_of(dyd)}, {w, filter_bytes(wd)},
-                     dx, cudaemu::cudnn::bytes_of(dxd), ws, ws_bytes);
+                     conv, dyd, algo, {dy, cudaemu::cudnn::bytes_of(dyd)},
+                     {w, cudaemu::cudnn::bytes_of(wd)}, dx, cudaemu::cudnn::bytes_of(dxd), ws,
+                     ws_bytes);
 }
 
 cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t h, const void* alpha,
@@ -257,7 +252,8 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t h, const void* alpha,
                                              const cudnnFilterDescriptor_t dwd, void* dw) {
   return convolution("cudnnConvolutionBackwardFilter", Pass::kBackwardFilter, h, alpha, beta, xd,
                      dwd, conv, dyd, algo, {x, cudaemu::cudnn::bytes_of(xd)},
-                     {dy, cudaemu::cudnn::bytes_of(dyd)}, dw, filter_bytes(dwd), ws, ws_bytes);
+                     {dy, cudaemu::cudnn::bytes_of(dyd)}, dw, cudaemu::cudnn::bytes_of(dwd), ws,
+                     ws_bytes);
 }
 
 cudnnStatus_t cudnnConvolutionBackwardBias(cudnnHandle_t h, const void* alpha,

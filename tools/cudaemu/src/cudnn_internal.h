@@ -110,8 +110,11 @@ struct Buffer {
 cudnnStatus_t run(const char* op, cudnnHandle_t h, cudnnDataType_t type,
                   std::initializer_list<Buffer> buffers, std::function<void()> body);
 
-// The bytes of a described tensor.
+// The bytes of a described tensor or filter.
 inline std::size_t bytes_of(const cudnnTensorStruct* d) {
+  return d == nullptr ? 0 : static_cast<std::size_t>(d->numel()) * element_bytes(d->type);
+}
+inline std::size_t bytes_of(const cudnnFilterStruct* d) {
   return d == nullptr ? 0 : static_cast<std::size_t>(d->numel()) * element_bytes(d->type);
 }
 

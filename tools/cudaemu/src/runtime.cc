@@ -304,8 +304,8 @@ Access::~Access() {
 }
 
 bool tf32_allowed_by_environment() {
-  const char* v = std::getenv("NVIDIA_TF32_OVERRIDE");
-  return v == nullptr || std::strcmp(v, "0") != 0;
+  static const bool on = env_on("NVIDIA_TF32_OVERRIDE");
+  return on;
 }
 
 bool device_accessible(const void* p, std::size_t bytes) {
