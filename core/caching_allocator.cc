@@ -113,6 +113,13 @@ CachingAllocatorCore::Block* CachingAllocatorCore::allocate_segment(std::size_t 
                                                                     std::size_t bytes, bool small,
                                                                     std::uintptr_t stream) {
   void* ptr = backend_.malloc(bytes);
+  if (ptr == nullptr && backend_.capturing(stream)) {
+    throw_out_of_memory(
+        nbytes, bytes,
+        "; a CUDA graph capture was recording the stream, so the cache was not flushed (that "
+        "would invalidate the capture): capture after eager steps have filled the cache, or use a "
+        "smaller batch");
+  }
   if (ptr == nullptr) {
     ++stats_.num_alloc_retries;
     wait_for_pending_events();
@@ -137,7 +144,8 @@ CachingAllocatorCore::Block* CachingAllocatorCore::allocate_segment(std::size_t 
   return block;
 }
 
-void CachingAllocatorCore::throw_out_of_memory(std::size_t nbytes, std::size_t segment_bytes) {
+void CachingAllocatorCore::throw_out_of_memory(std::size_t nbytes, std::size_t segment_bytes,
+                                               const std::string& note) {
   ++stats_.num_ooms;
   std::string device = "unknown";
   try {
@@ -158,7 +166,7 @@ void CachingAllocatorCore::throw_out_of_memory(std::size_t nbytes, std::size_t s
                   "; allocated by cudanet ", format_bytes(allocated), " (", allocated,
                   " bytes), reserved by cudanet ", format_bytes(reserved), " (", reserved,
                   " bytes), of which ", format_bytes(reserved - allocated),
-                  " is cached or awaiting stream events"),
+                  " is cached or awaiting stream events", note),
       __FILE__, __LINE__, nbytes);
 }
 

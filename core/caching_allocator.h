@@ -21,7 +21,9 @@
 //  - When the backend cannot supply a segment, the core waits for all pending events (taking a
 //    block they release if one fits), returns every fully free cached segment to the backend, and
 //    tries once more (a "retry"); if that fails too it throws OutOfMemoryError stating requested /
-//    device total / device free / allocated / reserved bytes.
+//    device total / device free / allocated / reserved bytes. While a CUDA graph capture records
+//    the requesting stream there is no retry (waiting and freeing would invalidate the capture):
+//    the error comes at once and says why.
 //  - Stats: allocated = the rounded requests of the blocks users hold; active = the full sizes of
 //    those blocks (a large-pool block keeps a remainder of up to 1 MiB unsplit) plus freed blocks
 //    still waiting for stream events; reserved = bytes held from the backend (segment sizes).
@@ -67,6 +69,9 @@ class RawMemoryBackend {
   virtual void release_event(EventId event) = 0;
   // Waits for all work on the device.
   virtual void synchronize() = 0;
+  // True when a CUDA graph capture is recording `stream`: then the device must not be
+  // synchronised nor memory freed (either would invalidate the capture).
+  virtual bool capturing(std::uintptr_t /*stream*/) { return false; }
 };
 
 // A statistic and its high-water mark since creation or the last reset_peak_stats().
@@ -172,7 +177,8 @@ class CachingAllocatorCore {
   const Pool& pool_of(bool small) const { return small ? small_pool_ : large_pool_; }
   Block* find_free_block(bool small, std::size_t size, std::uintptr_t stream);
   Block* allocate_segment(std::size_t nbytes, std::size_t size, bool small, std::uintptr_t stream);
-  [[noreturn]] void throw_out_of_memory(std::size_t nbytes, std::size_t segment_bytes);
+  [[noreturn]] void throw_out_of_memory(std::size_t nbytes, std::size_t segment_bytes,
+                                        const std::string& note = "");
   void split_block(Block* block, std::size_t size);
   void return_block(Block* block);  // to its pool (merging) or, in bypass mode, to the backend
   void release_segment(Block* head);

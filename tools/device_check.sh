@@ -281,9 +281,10 @@ if ((build_rc == 0)) && want tests 60; then
 fi
 
 # ---- 3. GPU tests under compute-sanitizer, caching bypassed ------------------------------------
-# Tests named *FillTheDevice* take the whole GPU: never next to other programs (ctest runs them
-# serially), so the parallel sanitizer runs leave them out.
-no_fill='-*FillTheDevice*'
+# Tests named *FillTheDevice* take the whole GPU and tests named *FreeDeviceMemory* read how much
+# of it is free: never next to other programs (ctest runs them serially), so the parallel
+# sanitizer runs leave them out.
+no_fill='-*FillTheDevice*:*FreeDeviceMemory*'
 # racecheck is slow: the tests of the kernels that use shared memory or CUB block reductions
 # (batch norm, convolution's tiles, SGEMM, linear, MSE, reductions, softmax), a few cases each.
 race_filter='BatchNormGpu.*:Conv2dGpuDeterminism.*'

@@ -81,6 +81,19 @@ class CudaDeviceBackend final : public RawMemoryBackend {
     CUDANET_CUDA_CHECK(cudaDeviceSynchronize());
   }
 
+  bool capturing(std::uintptr_t stream) override {
+    DeviceGuard guard(device_);
+    cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+    const cudaError_t e = cudaStreamIsCapturing(reinterpret_cast<cudaStream_t>(stream), &status);
+    if (e != cudaSuccess) {
+      // The legacy default stream while another stream captures (cudaErrorStreamCaptureImplicit):
+      // synchronising would invalidate that capture too. The error is not sticky; clear it.
+      (void)cudaGetLastError();
+      return true;
+    }
+    return status != cudaStreamCaptureStatusNone;
+  }
+
  private:
   static constexpr std::size_t kMaxSpareEvents = 256;
   int device_;

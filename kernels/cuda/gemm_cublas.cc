@@ -7,14 +7,29 @@
 //
 // Note: a cuBLAS handle is created once per device and calling thread and kept in a thread-local
 // cache (creating one per call would allocate a workspace each time). Each call binds the handle
-// to the stream and sets the math mode, so a handle never leaks settings between calls.
+// to the stream, gives it that stream's workspace and sets the math mode, so a handle never leaks
+// settings between calls.
+//
+// Note: the workspace. cublasSetStream resets a handle to cuBLAS's own workspace pool, which cuBLAS
+// fills with cudaMalloc behind the caching allocator's back, and, under CUDA graph capture, with
+// a new workspace for every graph captured (so memory grows with each capture: the trainer
+// captures again every epoch). Instead each (device, stream) gets one workspace from the caching
+// allocator, on that stream, the first time a GEMM runs there, and keeps it for the thread's
+// lifetime: the allocator's statistics (peak memory, device mallocs) then count it, and captures
+// reuse it. Its size is what the cuBLAS documentation recommends: 32 MiB on Hopper and newer,
+// 4 MiB before.
+#include <cstddef>
+#include <cstdint>
+#include <unordered_map>
 #include <vector>
 
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
+#include "core/allocator.h"
 #include "core/cuda/check.h"
 #include "core/cuda/library_check.h"
+#include "core/cuda_allocator.h"
 #include "core/cuda_runtime.h"
 #include "core/error.h"
 #include "kernels/gemm.h"
@@ -23,33 +38,55 @@ namespace cudanet::kernels::cuda {
 
 namespace {
 
-// The calling thread's cuBLAS handles, indexed by device; destroyed when the thread ends.
+std::size_t recommended_workspace_bytes(int device) {
+  const int major = ::cudanet::cuda::properties(device).major;
+  return (major >= 9 ? std::size_t{32} : std::size_t{4}) << 20;
+}
+
+// The calling thread's cuBLAS handles and workspaces, indexed by device; destroyed when the
+// thread ends.
 class HandleCache {
  public:
   HandleCache() = default;
   HandleCache(const HandleCache&) = delete;
   HandleCache& operator=(const HandleCache&) = delete;
   ~HandleCache() {
-    // Errors are ignored: at exit the driver may already be shutting down.
-    for (cublasHandle_t h : handles_) {
-      if (h != nullptr) (void)cublasDestroy(h);
+    for (PerDevice& d : devices_) {
+      d.workspaces.clear();  // back to the caching allocator (which outlives every thread)
+      // Errors are ignored: at exit the driver may already be shutting down.
+      if (d.handle != nullptr) (void)cublasDestroy(d.handle);
     }
   }
 
-  // The handle for `device`, which must be the current device.
-  cublasHandle_t get(int device) {
-    if (device >= static_cast<int>(handles_.size())) handles_.resize(device + 1, nullptr);
-    if (handles_[device] == nullptr) CUDANET_CUBLAS_CHECK(cublasCreate(&handles_[device]));
-    return handles_[device];
+  // The handle for `device` (the current device), bound to `stream` and its workspace.
+  cublasHandle_t bind(int device, const Stream& stream) {
+    if (device >= static_cast<int>(devices_.size())) devices_.resize(device + 1);
+    PerDevice& d = devices_[device];
+    if (d.handle == nullptr) {
+      d.workspace_bytes = recommended_workspace_bytes(device);
+      CUDANET_CUBLAS_CHECK(cublasCreate(&d.handle));
+    }
+    DataPtr& workspace = d.workspaces[stream.id()];
+    if (!workspace) {
+      workspace = ::cudanet::cuda::caching_allocator(device).allocate(d.workspace_bytes, stream);
+    }
+    CUDANET_CUBLAS_CHECK(cublasSetStream(d.handle, static_cast<cudaStream_t>(stream.handle())));
+    CUDANET_CUBLAS_CHECK(cublasSetWorkspace(d.handle, workspace.get(), d.workspace_bytes));
+    return d.handle;
   }
 
  private:
-  std::vector<cublasHandle_t> handles_;
+  struct PerDevice {
+    cublasHandle_t handle = nullptr;
+    std::size_t workspace_bytes = 0;
+    std::unordered_map<std::uintptr_t, DataPtr> workspaces;  // by Stream::id()
+  };
+  std::vector<PerDevice> devices_;
 };
 
-cublasHandle_t handle_for(int device) {
+cublasHandle_t bind_handle(int device, const Stream& stream) {
   thread_local HandleCache cache;
-  return cache.get(device);
+  return cache.bind(device, stream);
 }
 
 cublasOperation_t op_of(bool trans) {
@@ -65,8 +102,7 @@ void gemm_cublas(const GemmProblem& p, double alpha, const void* a, const void* 
   if (p.m == 0 || p.n == 0) return;
   const int device = stream.device().index();
   ::cudanet::cuda::DeviceGuard guard(device);
-  cublasHandle_t h = handle_for(device);
-  CUDANET_CUBLAS_CHECK(cublasSetStream(h, static_cast<cudaStream_t>(stream.handle())));
+  cublasHandle_t h = bind_handle(device, stream);
   // Column-major view: C^T [N, M] = op(B)^T [N, K] * op(A)^T [K, M].
   const cublasOperation_t op_b = op_of(p.trans_b), op_a = op_of(p.trans_a);
   if (dtype == DType::kFloat32) {

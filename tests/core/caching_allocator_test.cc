@@ -294,6 +294,34 @@ TEST_F(CachingAllocatorOomTest, RetryFindsBlockFreedByPendingEvents) {
   (void)a;
 }
 
+// While a graph capture records the stream, waiting for events (a device synchronisation) or
+// returning segments (cudaFree) would invalidate the capture: the error comes at once and says
+// why. The same request outside the capture waits, flushes and succeeds.
+TEST_F(CachingAllocatorOomTest, DuringACaptureFailsAtOnceWithoutWaitingOrFreeing) {
+  void* a = core_.malloc(40 * kMiB, kStreamA);
+  void* b = core_.malloc(5 * kMiB, kStreamA);  // a 20 MiB segment: 60 of 64 MiB reserved
+  core_.record_stream(b, kStreamB);
+  core_.free(b);  // awaiting an event on B; 15 MiB of its segment are free
+  fake_.begin_capture(kStreamA);
+  try {
+    core_.malloc(16 * kMiB, kStreamA);
+    FAIL() << "expected OutOfMemoryError";
+  } catch (const OutOfMemoryError& e) {
+    EXPECT_NE(e.message().find("a CUDA graph capture was recording the stream"), std::string::npos)
+        << e.message();
+    EXPECT_NE(e.message().find("tried to allocate 16.00 MiB"), std::string::npos) << e.message();
+  }
+  EXPECT_EQ(fake_.synchronizations(), 0);
+  EXPECT_EQ(fake_.frees(), 0);
+  EXPECT_EQ(core_.stats().num_alloc_retries, 0);
+  EXPECT_EQ(core_.stats().num_ooms, 1);
+  core_.check_invariants();
+  fake_.end_capture();
+  EXPECT_EQ(core_.malloc(16 * kMiB, kStreamA), b);  // waits for B's event, takes b's segment
+  EXPECT_EQ(fake_.synchronizations(), 1);
+  (void)a;
+}
+
 TEST_F(CachingAllocatorOomTest, ThrowsOutOfMemoryErrorStatingTheNumbers) {
   void* a = core_.malloc(40 * kMiB, kStreamA);
   void* b = core_.malloc(kKiB, kStreamA);  // 2 MiB segment, 1 KiB allocated

@@ -69,12 +69,21 @@ class FakeBackend final : public RawMemoryBackend {
     complete_all_events();
   }
 
+  bool capturing(std::uintptr_t stream) override {
+    return capture_underway_ && stream == capturing_stream_;
+  }
+
   // Test controls and observations.
   void complete_events(std::uintptr_t stream) {  // all work queued on `stream` so far finishes
     for (auto& [id, e] : events_) {
       if (e.stream == stream) e.done = true;
     }
   }
+  void begin_capture(std::uintptr_t stream) {  // a graph capture records `stream` ...
+    capture_underway_ = true;
+    capturing_stream_ = stream;
+  }
+  void end_capture() { capture_underway_ = false; }  // ... until this
   void complete_all_events() {
     for (auto& [id, e] : events_) e.done = true;
   }
@@ -122,6 +131,8 @@ class FakeBackend final : public RawMemoryBackend {
   std::int64_t malloc_calls_ = 0;
   std::int64_t frees_ = 0;
   std::int64_t synchronizations_ = 0;
+  bool capture_underway_ = false;
+  std::uintptr_t capturing_stream_ = 0;
 };
 
 }  // namespace cudanet::fakes

@@ -179,6 +179,72 @@ TEST(Cudaemu, CublasTf32MathRoundsFp32Operands) {
   cudaFree(a), cudaFree(b), cudaFree(c);
 }
 
+std::size_t free_device_bytes() {
+  std::size_t free_bytes = 0, total = 0;
+  EXPECT_EQ(cudaMemGetInfo(&free_bytes, &total), cudaSuccess);
+  return free_bytes;
+}
+
+// A 1 x 1 x 1 SGEMM on the handle's stream, captured into a graph (then dropped) when `capture`.
+void tiny_sgemm(cublasHandle_t h, cudaStream_t stream, bool capture, float* m) {
+  const float one = 1, zero = 0;
+  if (capture) {
+    ASSERT_EQ(cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed), cudaSuccess);
+  }
+  ASSERT_EQ(cublasSetStream(h, stream), CUBLAS_STATUS_SUCCESS);
+  ASSERT_EQ(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, 1, 1, 1, &one, m, 1, m, 1, &zero, m, 1),
+            CUBLAS_STATUS_SUCCESS);
+  if (capture) {
+    cudaGraph_t graph = nullptr;
+    ASSERT_EQ(cudaStreamEndCapture(stream, &graph), cudaSuccess);
+    ASSERT_EQ(cudaGraphDestroy(graph), cudaSuccess);
+  }
+}
+
+// The default workspace pool: allocated by the handle once per stream, and once more for every
+// capture; after cublasSetWorkspace (which cublasSetStream undoes) captures take nothing.
+TEST(Cudaemu, CublasDefaultWorkspaceGrowsWithEveryCaptureAUserWorkspaceDoesNot) {
+  cublasHandle_t h = nullptr;
+  ASSERT_EQ(cublasCreate(&h), CUBLAS_STATUS_SUCCESS);
+  cudaStream_t stream = nullptr;
+  ASSERT_EQ(cudaStreamCreate(&stream), cudaSuccess);
+  float* m = device_alloc<float>(1);
+  const std::size_t before = free_device_bytes();
+  tiny_sgemm(h, stream, false, m);
+  const std::size_t eager = free_device_bytes();
+  EXPECT_LT(eager, before) << "the first GEMM on a stream allocates the pool's workspace";
+  tiny_sgemm(h, stream, false, m);
+  EXPECT_EQ(free_device_bytes(), eager) << "and reuses it";
+  tiny_sgemm(h, stream, true, m);
+  const std::size_t one_capture = free_device_bytes();
+  EXPECT_LT(one_capture, eager) << "a capture takes a workspace of its own";
+  tiny_sgemm(h, stream, true, m);
+  EXPECT_LT(free_device_bytes(), one_capture) << "and so does the next one";
+
+  float* user = device_alloc<float>(1024);
+  const std::size_t with_user = free_device_bytes();
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(cublasSetStream(h, stream), CUBLAS_STATUS_SUCCESS);
+    ASSERT_EQ(cublasSetWorkspace(h, user, 1024 * sizeof(float)), CUBLAS_STATUS_SUCCESS);
+    const float one = 1, zero = 0;
+    ASSERT_EQ(cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed), cudaSuccess);
+    ASSERT_EQ(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, 1, 1, 1, &one, m, 1, m, 1, &zero, m, 1),
+              CUBLAS_STATUS_SUCCESS);
+    cudaGraph_t graph = nullptr;
+    ASSERT_EQ(cudaStreamEndCapture(stream, &graph), cudaSuccess);
+    ASSERT_EQ(cudaGraphDestroy(graph), cudaSuccess);
+  }
+  EXPECT_EQ(free_device_bytes(), with_user) << "captures with a user workspace allocate nothing";
+  EXPECT_EQ(cublasSetWorkspace(h, reinterpret_cast<char*>(user) + 4, 64),
+            CUBLAS_STATUS_INVALID_VALUE)
+      << "a workspace must be 256-byte aligned";
+  ASSERT_EQ(cublasDestroy(h), CUBLAS_STATUS_SUCCESS);
+  EXPECT_EQ(free_device_bytes(), with_user + (before - eager) * 3)
+      << "cublasDestroy frees the pool's workspaces";
+  cudaFree(user), cudaFree(m);
+  cudaStreamDestroy(stream);
+}
+
 using CudaemuDeathTest = ::testing::Test;
 
 TEST(CudaemuDeathTest, HostAccessToDeviceMemoryFaultsAndSaysSo) {
@@ -192,6 +258,23 @@ TEST(CudaemuDeathTest, HostAccessToDeviceMemoryFaultsAndSaysSo) {
         (void)v;
       },
       "host code accessed device memory");
+}
+
+TEST(CudaemuDeathTest, AGemmWhoseWorkspaceWasFreedFaults) {
+  EXPECT_EXIT(
+      {
+        cublasHandle_t h = nullptr;
+        cublasCreate(&h);
+        float* m = device_alloc<float>(1);
+        float* workspace = device_alloc<float>(1024);
+        cublasSetWorkspace(h, workspace, 1024 * sizeof(float));
+        cudaFree(workspace);  // the bug: the handle still uses it
+        const float one = 1;
+        const float zero = 0;
+        cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, 1, 1, 1, &one, m, 1, m, 1, &zero, m, 1);
+        std::exit(cudaDeviceSynchronize() == cudaErrorIllegalAddress ? 3 : 0);
+      },
+      ::testing::ExitedWithCode(3), "workspace is not \\(or no longer\\) device memory");
 }
 
 TEST(CudaemuDeathTest, AHostPointerArgumentFailsTheLaunch) {

@@ -1,10 +1,21 @@
 // cudaemu: cuBLAS GEMM on the CPU, with cuBLAS's argument checks (and TF32 operands under
 // CUBLAS_TF32_TENSOR_OP_MATH, as on an Ampere or newer GPU). The product is a stream
 // operation (recorded under stream capture like any other).
+//
+// The workspace, as the cuBLAS documentation describes it: cublasSetWorkspace gives the handle a
+// user-owned buffer, and cublasSetStream resets it to the library's default pool. The emulated
+// pool is device memory that the handle allocates itself (cudaMalloc, unseen by any caching
+// allocator) once per stream, and once more for every stream capture it is used in, as cuBLAS
+// does when a graph is captured without a user workspace; it is freed by cublasDestroy. A GEMM
+// scribbles over its workspace when it runs, so one freed too early is an illegal address.
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
+#include <map>
 #include <string>
 #include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "cublas_v2.h"
 #include "internal.h"
@@ -12,11 +23,42 @@
 struct cublasContext {
   cudaStream_t stream = nullptr;
   cublasMath_t math = CUBLAS_DEFAULT_MATH;
+  bool user_workspace = false;  // set by cublasSetWorkspace (else the default pool is used)
+  void* workspace = nullptr;
+  std::size_t workspace_bytes = 0;
+  // The default pool: (stream, capture sequence or 0) -> its workspace.
+  std::map<std::pair<cudaStream_t, std::uint64_t>, void*> pool;
 };
 
 namespace {
 
 using cudaemu::detail::device_accessible;
+
+// The size of each default-pool workspace (cuBLAS documents 4 MiB before Hopper).
+constexpr std::size_t kPoolWorkspaceBytes = std::size_t{4} << 20;
+
+// The workspace a GEMM on the handle's stream uses now: the user's, or the pool's for this stream
+// and capture sequence (allocated on first use). False when the pool cannot allocate.
+bool workspace_of(cublasHandle_t h, void** ptr, std::size_t* bytes) {
+  if (h->user_workspace) {
+    *ptr = h->workspace;
+    *bytes = h->workspace_bytes;
+    return true;
+  }
+  const auto key = std::make_pair(h->stream, cudaemu::detail::capture_sequence(h->stream));
+  auto it = h->pool.find(key);
+  if (it == h->pool.end()) {
+    void* fresh = nullptr;
+    if (cudaMalloc(&fresh, kPoolWorkspaceBytes) != cudaSuccess) {
+      (void)cudaGetLastError();
+      return false;
+    }
+    it = h->pool.emplace(key, fresh).first;
+  }
+  *ptr = it->second;
+  *bytes = kPoolWorkspaceBytes;
+  return true;
+}
 
 // Elements a column-major rows x cols matrix with leading dimension ld spans.
 std::int64_t span(std::int64_t rows, std::int64_t cols, std::int64_t ld) {
@@ -56,8 +98,17 @@ cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb
                            "a cuBLAS GEMM whose matrices run outside their device allocations");
     return CUBLAS_STATUS_EXECUTION_FAILED;
   }
+  void* workspace = nullptr;
+  std::size_t workspace_bytes = 0;
+  if (!workspace_of(h, &workspace, &workspace_bytes)) return CUBLAS_STATUS_ALLOC_FAILED;
   const cudaError_t status = cudaemu::detail::enqueue(h->stream, [=] {
+    if (workspace_bytes > 0 && !device_accessible(workspace, workspace_bytes)) {
+      return cudaemu::detail::fault(cudaErrorIllegalAddress,
+                                    "a cuBLAS GEMM whose workspace is not (or no longer) device "
+                                    "memory of the size cublasSetWorkspace was given");
+    }
     cudaemu::detail::Access access;
+    std::memset(workspace, 0xA5, std::min<std::size_t>(workspace_bytes, 4096));
     for (std::int64_t j = 0; j < n; ++j) {
       for (std::int64_t i = 0; i < m; ++i) {
         T acc = 0;
@@ -116,6 +167,7 @@ cublasStatus_t cublasCreate(cublasHandle_t* handle) {
 
 cublasStatus_t cublasDestroy(cublasHandle_t handle) {
   if (handle == nullptr) return CUBLAS_STATUS_NOT_INITIALIZED;
+  for (const auto& [key, ptr] : handle->pool) (void)cudaFree(ptr);
   delete handle;
   return CUBLAS_STATUS_SUCCESS;
 }
@@ -123,6 +175,21 @@ cublasStatus_t cublasDestroy(cublasHandle_t handle) {
 cublasStatus_t cublasSetStream(cublasHandle_t handle, cudaStream_t stream) {
   if (handle == nullptr) return CUBLAS_STATUS_NOT_INITIALIZED;
   handle->stream = stream;
+  handle->user_workspace = false;  // back to the default pool, as the documentation says
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasSetWorkspace(cublasHandle_t handle, void* workspace,
+                                  std::size_t workspace_bytes) {
+  if (handle == nullptr) return CUBLAS_STATUS_NOT_INITIALIZED;
+  // cuBLAS requires a 256-byte aligned workspace; nullptr with 0 bytes means none at all.
+  if ((workspace == nullptr) != (workspace_bytes == 0) ||
+      reinterpret_cast<std::uintptr_t>(workspace) % 256 != 0) {
+    return CUBLAS_STATUS_INVALID_VALUE;
+  }
+  handle->user_workspace = true;
+  handle->workspace = workspace;
+  handle->workspace_bytes = workspace_bytes;
   return CUBLAS_STATUS_SUCCESS;
 }
 

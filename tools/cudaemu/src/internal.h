@@ -19,6 +19,10 @@ using Operation = std::function<cudaError_t()>;
 // Runs op on `stream` now, or appends it to the stream's capture. Returns the error to report.
 cudaError_t enqueue(cudaStream_t stream, Operation op);
 
+// The capture sequence `stream` is recording (a number unique to it), or 0 when it is not
+// capturing.
+std::uint64_t capture_sequence(cudaStream_t stream);
+
 // Makes the runtime's sticky error `status` (a fault: every later call fails) and prints why.
 cudaError_t fault(cudaError_t status, const std::string& why);
 

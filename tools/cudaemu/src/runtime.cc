@@ -24,6 +24,7 @@ struct CUstream_st {
   unsigned flags = 0;
   bool capturing = false;
   bool invalidated = false;
+  std::uint64_t capture_id = 0;  // of the current (or last) capture sequence, counted from 1
   std::vector<cudaemu::detail::Operation> captured;
 };
 struct CUevent_st {
@@ -54,6 +55,7 @@ struct State {
   std::size_t device_bytes = 0;
   int access_depth = 0;
   int active_captures = 0;
+  std::uint64_t captures_begun = 0;
   cudaError_t sticky = cudaSuccess;
 };
 
@@ -327,6 +329,11 @@ cudaError_t fault(cudaError_t status, const std::string& why) {
   std::lock_guard<std::mutex> lock(s.mutex);
   if (s.sticky == cudaSuccess) s.sticky = status;
   return status;
+}
+
+std::uint64_t capture_sequence(cudaStream_t stream) {
+  std::lock_guard<std::mutex> lock(state().mutex);
+  return stream != nullptr && stream->capturing ? stream->capture_id : 0;
 }
 
 cudaError_t enqueue(cudaStream_t stream, Operation op) {
@@ -622,6 +629,7 @@ cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode) {
   stream->capturing = true;
   stream->invalidated = false;
   stream->captured.clear();
+  stream->capture_id = ++state().captures_begun;
   ++state().active_captures;
   return cudaSuccess;
 }
