@@ -193,6 +193,13 @@ write_report() {
     echo "## GPU benchmarks"
     echo "${gpu_bench_md:-none run}"
     echo
+    if [[ -f $out/kernel_resources.md ]]; then
+      echo "<details><summary>Kernel resources (ptxas)</summary>"
+      echo
+      sed 1d "$out/kernel_resources.md"
+      echo "</details>"
+      echo
+    fi
     echo "## Skipped and failed tests"
     echo
     echo '```'
@@ -480,6 +487,10 @@ if ((build_rc == 0)) && want kernelbench 120; then
     gpu_bench_md+=$'\n'"### $name"$'\n\n'"$(cat "$out/$name.md")"$'\n'
   done
   bench_lines=$(timeout 60 python3 "$root/tools/bench_summary.py" "$out" 2>&1)
+  # Registers, shared and local memory of every kernel, from ptxas (read next to Nsight Compute).
+  timeout "$(cap 60)" python3 "$root/tools/kernel_resources.py" "$build" -j "$jobs" \
+    -o "$out/kernel_resources.md" >>"$out/kernel_resources.log" 2>&1 ||
+    echo "(kernel_resources.py exited with status $?)" >>"$out/kernel_resources.log"
   write_report
 fi
 

@@ -16,16 +16,16 @@ namespace {
 constexpr int kThreads = 256;
 constexpr std::int64_t kMaxGrid = 4096;  // blocks; the loops are grid-stride
 
-// Writes the kPer values of Philox block b to data[b * kPer, ...) clipped at n.
+// Writes the kPer values of Philox block b to data[b * kPer, ...) clipped at n. The loop is
+// unrolled with constant indices so that `values` stays in registers (a loop bounded by n would
+// index it dynamically and put it in local memory).
 template <int kPer, typename T>
 __device__ __forceinline__ void store_block(T* data, std::int64_t n, std::int64_t b,
                                             const T* values) {
   const std::int64_t first = b * kPer;
-  if (first + kPer <= n) {
 #pragma unroll
-    for (int j = 0; j < kPer; ++j) data[first + j] = values[j];
-  } else {
-    for (int j = 0; first + j < n; ++j) data[first + j] = values[j];
+  for (int j = 0; j < kPer; ++j) {
+    if (first + j < n) data[first + j] = values[j];
   }
 }
 

@@ -71,8 +71,8 @@ struct ImageColumns {
 
 template <typename T, typename Cfg>
 __global__ void __launch_bounds__(Cfg::kThreads)
-    conv2d_forward_kernel(const T* __restrict__ x, const T* __restrict__ w,
-                          const T* __restrict__ bias, T* __restrict__ y, ConvDims d) {
+    conv2d_forward_implicit_gemm_kernel(const T* __restrict__ x, const T* __restrict__ w,
+                                        const T* __restrict__ bias, T* __restrict__ y, ConvDims d) {
   const int t = static_cast<int>(threadIdx.x);
   const int group = static_cast<int>(blockIdx.z);
   const int m0 = static_cast<int>(blockIdx.y) * Cfg::BM;
@@ -124,7 +124,7 @@ void launch_forward(const void* x, const void* w, const void* bias, void* y, con
   const dim3 grid(static_cast<unsigned>((columns + Cfg::BN - 1) / Cfg::BN),
                   static_cast<unsigned>((d.kg + Cfg::BM - 1) / Cfg::BM),
                   static_cast<unsigned>(d.groups));
-  conv2d_forward_kernel<T, Cfg><<<grid, Cfg::kThreads, 0, raw_stream(stream)>>>(
+  conv2d_forward_implicit_gemm_kernel<T, Cfg><<<grid, Cfg::kThreads, 0, raw_stream(stream)>>>(
       static_cast<const T*>(x), static_cast<const T*>(w), static_cast<const T*>(bias),
       static_cast<T*>(y), d);
   CUDANET_LAUNCH_CHECK();

@@ -120,7 +120,12 @@ struct ReplayShifts {
 __global__ void write_replay_shifts_kernel(std::uint64_t* __restrict__ dst, ReplayShifts values,
                                            int n) {
   const int i = static_cast<int>(threadIdx.x);
-  if (i < n) dst[i] = values.v[i];
+  // Constant indices only: a parameter array indexed by the thread would be copied to local
+  // memory first.
+#pragma unroll
+  for (int j = 0; j < DropoutReplayShifts::kMaxGenerators; ++j) {
+    if (j == i && j < n) dst[j] = values.v[j];
+  }
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/random.h"
+#include "core/stream.h"
 #include "tensor_testing.h"
 #include "test_util.h"
 
@@ -178,6 +179,28 @@ TEST(DropoutGpu, RejectsDeviceMismatch) {
   const Tensor x = testing::random_tensor({8}, DType::kFloat32, 1);
   const DropoutResult r = dropout_forward(x, 0.5, 1, 0);
   EXPECT_THROW(dropout_backward(x.to(kGpu), r.mask, 0.5), ValueError);
+}
+
+// The replay shifts travel as kernel arguments: for every count n, slots [0, n) get their values
+// and the slots after them keep what they held.
+TEST(DropoutGpu, WriteReplayShiftsWritesExactlyTheFirstNSlots) {
+  CUDANET_REQUIRE_GPU();
+  constexpr int kSlots = DropoutReplayShifts::kMaxGenerators;
+  std::vector<std::uint64_t> values(kSlots);
+  for (int i = 0; i < kSlots; ++i) values[i] = (std::uint64_t{1} << 63) + 1000 * i + 7;
+  const Stream stream = current_stream(kGpu);
+  for (int n = 0; n <= kSlots; ++n) {
+    Tensor slots = Tensor::full({kSlots}, -1.0, DType::kInt64, kGpu);
+    cuda::write_replay_shifts(static_cast<std::uint64_t*>(slots.data_ptr()), values.data(), n,
+                              stream);
+    const Tensor host = slots.to(Device::cpu());
+    const auto* got = static_cast<const std::uint64_t*>(host.data_ptr());
+    for (int i = 0; i < kSlots; ++i) {
+      EXPECT_EQ(got[i], i < n ? values[i] : ~std::uint64_t{0}) << "n=" << n << " slot " << i;
+    }
+  }
+  std::uint64_t dummy = 0;
+  EXPECT_THROW(cuda::write_replay_shifts(&dummy, values.data(), kSlots + 1, stream), ValueError);
 }
 
 }  // namespace
