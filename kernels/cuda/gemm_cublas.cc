@@ -17,10 +17,13 @@
 // allocator, on that stream, the first time a GEMM runs there, and keeps it for the thread's
 // lifetime: the allocator's statistics (peak memory, device mallocs) then count it, and captures
 // reuse it. Its size is what the cuBLAS documentation recommends: 32 MiB on Hopper and newer,
-// 4 MiB before.
+// 4 MiB before. cudanet's streams live as long as the process (each TrainStep makes one), so a
+// thread keeps workspaces for at most kMaxStreamWorkspaces streams per device; GEMMs on further
+// streams use cuBLAS's own pool (a workspace freed early could still be in a captured graph).
 #include <cstddef>
 #include <cstdint>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <cublas_v2.h>
@@ -37,6 +40,8 @@
 namespace cudanet::kernels::cuda {
 
 namespace {
+
+constexpr std::size_t kMaxStreamWorkspaces = 8;
 
 std::size_t recommended_workspace_bytes(int device) {
   const int major = ::cudanet::cuda::properties(device).major;
@@ -66,12 +71,16 @@ class HandleCache {
       d.workspace_bytes = recommended_workspace_bytes(device);
       CUDANET_CUBLAS_CHECK(cublasCreate(&d.handle));
     }
-    DataPtr& workspace = d.workspaces[stream.id()];
-    if (!workspace) {
-      workspace = ::cudanet::cuda::caching_allocator(device).allocate(d.workspace_bytes, stream);
+    auto it = d.workspaces.find(stream.id());
+    if (it == d.workspaces.end() && d.workspaces.size() < kMaxStreamWorkspaces) {
+      DataPtr fresh =
+          ::cudanet::cuda::caching_allocator(device).allocate(d.workspace_bytes, stream);
+      it = d.workspaces.emplace(stream.id(), std::move(fresh)).first;
     }
     CUDANET_CUBLAS_CHECK(cublasSetStream(d.handle, static_cast<cudaStream_t>(stream.handle())));
-    CUDANET_CUBLAS_CHECK(cublasSetWorkspace(d.handle, workspace.get(), d.workspace_bytes));
+    if (it != d.workspaces.end()) {
+      CUDANET_CUBLAS_CHECK(cublasSetWorkspace(d.handle, it->second.get(), d.workspace_bytes));
+    }
     return d.handle;
   }
 

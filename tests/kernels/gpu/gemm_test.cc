@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/cuda_allocator.h"
 #include "core/stream.h"
 #include "tensor_testing.h"
 #include "test_util.h"
@@ -173,6 +174,41 @@ TEST(GemmGpuTf32, SwitchChangesCublasPrecision) {
   EXPECT_TRUE(all_close(matmul(a.to(kGpu), b.to(kGpu), false, false, GemmBackend::kNative), ref,
                         gemm_tolerance(DType::kFloat32, 512)));
   set_allow_tf32(before);
+}
+
+// cuBLAS works in a workspace from the caching allocator, one per stream (so the allocator's
+// statistics count it), for a bounded number of streams per thread: cudanet's streams are never
+// destroyed, and a workspace per stream ever used would grow without end. Past the bound cuBLAS
+// uses its own pool, with the same results.
+TEST(GemmGpuWorkspace, StreamsGetAllocatorWorkspacesUpToABound) {
+  CUDANET_REQUIRE_GPU();
+  const Tensor a = testing::small_int_tensor({33, 17}, DType::kFloat32, 5);
+  const Tensor b = testing::small_int_tensor({17, 9}, DType::kFloat32, 6);
+  const Tensor ref = matmul(a, b, false, false, GemmBackend::kReference);
+  const Tensor ga = a.to(kGpu), gb = b.to(kGpu);
+  std::vector<std::int64_t> growth;
+  for (int i = 0; i < 12; ++i) {
+    const Stream stream = ::cudanet::cuda::new_stream(0);
+    ::cudanet::cuda::StreamGuard guard(stream);
+    Tensor c = Tensor::empty({33, 9}, DType::kFloat32, kGpu);
+    const std::int64_t with_c = ::cudanet::cuda::memory_stats(0).allocated_bytes.current;
+    gemm(ga, false, gb, false, c, 1.0, 0.0, GemmBackend::kCublas);
+    stream.synchronize();
+    growth.push_back(::cudanet::cuda::memory_stats(0).allocated_bytes.current - with_c);
+    EXPECT_TRUE(all_equal(c, ref)) << "stream " << i;
+  }
+  const std::int64_t workspace = growth[0];
+  EXPECT_GE(workspace, std::int64_t{4} << 20) << "the first stream's workspace";
+  int with_workspace = 0;
+  for (std::size_t i = 0; i < growth.size(); ++i) {
+    EXPECT_TRUE(growth[i] == workspace || growth[i] == 0) << "stream " << i << ": " << growth[i];
+    if (growth[i] == workspace) {
+      EXPECT_EQ(static_cast<int>(i), with_workspace) << "the bound applies to the later streams";
+      ++with_workspace;
+    }
+  }
+  EXPECT_GE(with_workspace, 2);
+  EXPECT_LT(with_workspace, 12) << "every stream kept a workspace";
 }
 
 TEST(GemmGpuErrors, ReferenceBackendAndDeviceMixAreRejected) {
