@@ -12,6 +12,7 @@
 #include "layers/normalization.h"
 #include "tensor_testing.h"
 #include "test_util.h"
+#include "train/gpu/steady_state.h"
 #include "train/train_step.h"
 
 namespace cudanet::train {
@@ -132,13 +133,8 @@ TEST(MemoryPlanGpu, NoDeviceMallocsAfterWarmupWithDropout) {
   for (bool use_graph : {false, true}) {
     Net n = make_net(true, layers::Backend::kNative);
     TrainStep step(*n.model, *n.sgd, {use_graph, 2});
-    for (int i = 0; i < 4; ++i) step.run(x, y).loss.item();  // warm-up (+ capture)
-    const MemoryStats before = cuda::memory_stats(0);
-    for (int i = 0; i < 4; ++i) step.run(x, y).loss.item();
-    const MemoryStats after = cuda::memory_stats(0);
-    EXPECT_EQ(after.num_backend_mallocs, before.num_backend_mallocs)
-        << (use_graph ? "graphed" : "eager") << " steps called cudaMalloc";
-    EXPECT_EQ(after.num_backend_frees, before.num_backend_frees);
+    testing::expect_no_device_mallocs_after_warmup(step, x, y, 4, 4,
+                                                   use_graph ? "graphed" : "eager");
   }
 }
 
