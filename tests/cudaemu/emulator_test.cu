@@ -136,6 +136,33 @@ TEST(Cudaemu, SynchronisingACapturingStreamInvalidatesTheCapture) {
   cudaStreamDestroy(s);
 }
 
+// So does synchronising the whole device, and waiting for an event recorded inside the capture
+// (an event recorded before it may be queried).
+TEST(Cudaemu, DeviceSyncAndQueriesOfCapturedEventsInvalidateTheCapture) {
+  cudaStream_t s = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), cudaSuccess);
+  cudaEvent_t before = nullptr, inside = nullptr;
+  ASSERT_EQ(cudaEventCreate(&before), cudaSuccess);
+  ASSERT_EQ(cudaEventCreate(&inside), cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(before, s), cudaSuccess);
+  for (int misuse = 0; misuse < 2; ++misuse) {
+    ASSERT_EQ(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed), cudaSuccess);
+    EXPECT_EQ(cudaEventQuery(before), cudaSuccess);
+    ASSERT_EQ(cudaEventRecord(inside, s), cudaSuccess);
+    if (misuse == 0) {
+      EXPECT_EQ(cudaDeviceSynchronize(), cudaErrorStreamCaptureUnsupported);
+    } else {
+      EXPECT_EQ(cudaEventQuery(inside), cudaErrorStreamCaptureUnsupported);
+    }
+    cudaGraph_t graph = nullptr;
+    EXPECT_EQ(cudaStreamEndCapture(s, &graph), cudaErrorStreamCaptureInvalidated) << misuse;
+    (void)cudaGetLastError();
+  }
+  EXPECT_EQ(cudaEventQuery(inside), cudaSuccess) << "once the capture is over";
+  cudaEventDestroy(before), cudaEventDestroy(inside);
+  cudaStreamDestroy(s);
+}
+
 TEST(Cudaemu, DeviceMemoryIsFiniteAndAFullDeviceFailsTheMalloc) {
   std::size_t free_bytes = 0, total = 0;
   ASSERT_EQ(cudaMemGetInfo(&free_bytes, &total), cudaSuccess);

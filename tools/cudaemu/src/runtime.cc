@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <signal.h>
 #include <string>
 #include <sys/mman.h>
@@ -31,6 +32,10 @@ struct CUevent_st {
   unsigned flags = 0;
   bool recorded = false;
   std::chrono::steady_clock::time_point time;
+  // Last recorded into this capture sequence of this stream (nullptr: recorded eagerly). While
+  // that capture goes on, the host may not query or wait for the event.
+  cudaStream_t captured_on = nullptr;
+  std::uint64_t capture_id = 0;
 };
 struct CUgraph_st {
   std::vector<cudaemu::detail::Operation> operations;
@@ -55,6 +60,7 @@ struct State {
   std::size_t device_bytes = 0;
   int access_depth = 0;
   int active_captures = 0;
+  std::set<cudaStream_t> capturing;  // the streams whose capture is under way
   std::uint64_t captures_begun = 0;
   cudaError_t sticky = cudaSuccess;
 };
@@ -539,7 +545,11 @@ cudaError_t cudaDeviceSynchronize() {
   }
   CUDAEMU_STICKY();
   std::lock_guard<std::mutex> lock(state().mutex);
-  if (state().active_captures > 0) return fail(cudaErrorStreamCaptureUnsupported);
+  if (state().active_captures > 0) {
+    // Synchronising with a stream under capture is illegal, and invalidates its capture.
+    for (cudaStream_t s : state().capturing) s->invalidated = true;
+    return fail(cudaErrorStreamCaptureUnsupported);
+  }
   return cudaSuccess;
 }
 
@@ -598,6 +608,10 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned flags) {
 }
 cudaError_t cudaStreamDestroy(cudaStream_t stream) {
   if (stream == nullptr) return fail(cudaErrorInvalidResourceHandle);
+  {
+    std::lock_guard<std::mutex> lock(state().mutex);
+    if (state().capturing.erase(stream) != 0) --state().active_captures;
+  }
   delete stream;
   return cudaSuccess;
 }
@@ -631,6 +645,7 @@ cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode) {
   stream->captured.clear();
   stream->capture_id = ++state().captures_begun;
   ++state().active_captures;
+  state().capturing.insert(stream);
   return cudaSuccess;
 }
 
@@ -641,6 +656,7 @@ cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
   if (!stream->capturing) return fail(cudaErrorIllegalState);
   stream->capturing = false;
   --state().active_captures;
+  state().capturing.erase(stream);
   if (stream->invalidated) {
     stream->captured.clear();
     return fail(cudaErrorStreamCaptureInvalidated);
@@ -676,6 +692,12 @@ cudaError_t cudaEventDestroy(cudaEvent_t event) {
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
   CUDAEMU_STICKY();
   if (event == nullptr) return fail(cudaErrorInvalidResourceHandle);
+  {
+    std::lock_guard<std::mutex> lock(state().mutex);
+    const bool captured = stream != nullptr && stream->capturing;
+    event->captured_on = captured ? stream : nullptr;
+    event->capture_id = captured ? stream->capture_id : 0;
+  }
   return fail(cudaemu::detail::enqueue(stream, [event] {
     event->recorded = true;
     event->time = std::chrono::steady_clock::now();
@@ -684,7 +706,16 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
 }
 cudaError_t cudaEventQuery(cudaEvent_t event) {
   CUDAEMU_STICKY();
-  return event == nullptr ? fail(cudaErrorInvalidResourceHandle) : cudaSuccess;
+  if (event == nullptr) return fail(cudaErrorInvalidResourceHandle);
+  std::lock_guard<std::mutex> lock(state().mutex);
+  // CUDA forbids waiting for (or querying) an event last recorded inside a capture that is
+  // still going on, even in relaxed mode: the capture is invalidated.
+  cudaStream_t s = event->captured_on;
+  if (s != nullptr && state().capturing.count(s) != 0 && s->capture_id == event->capture_id) {
+    s->invalidated = true;
+    return fail(cudaErrorStreamCaptureUnsupported);
+  }
+  return cudaSuccess;
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
   return cudaEventQuery(event);
