@@ -83,7 +83,7 @@ struct GradientColumns {
 };
 
 template <typename T, typename Cfg>
-__global__ void __launch_bounds__(Cfg::kThreads)
+__global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
     conv2d_backward_data_kernel(const T* __restrict__ dy, const T* __restrict__ w,
                                 T* __restrict__ dx, ConvDims d) {
   const int t = static_cast<int>(threadIdx.x);

@@ -78,7 +78,7 @@ struct ImageRows {
 // Grid z = group * splits + split; split z sums kk in [split*chunk, (split+1)*chunk) and writes
 // out + split * (k * crs), where out is dw itself when there is one split.
 template <typename T, typename Cfg>
-__global__ void __launch_bounds__(Cfg::kThreads)
+__global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
     conv2d_backward_filter_kernel(const T* __restrict__ dy, const T* __restrict__ x,
                                   T* __restrict__ out, ConvDims d, int splits, std::int64_t chunk) {
   const int t = static_cast<int>(threadIdx.x);

@@ -88,7 +88,7 @@ struct StridedB {
 
 // Grid: x = column tiles, y = row tiles, z = groups.
 template <typename T>
-__global__ void __launch_bounds__(Tile::kThreads)
+__global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocksPerSm)
     conv2d_im2col_gemm_kernel(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ c,
                               const T* __restrict__ bias, GemmShape s) {
   const int t = static_cast<int>(threadIdx.x);

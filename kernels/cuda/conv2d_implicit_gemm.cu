@@ -70,7 +70,7 @@ struct ImageColumns {
 };
 
 template <typename T, typename Cfg>
-__global__ void __launch_bounds__(Cfg::kThreads)
+__global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
     conv2d_forward_implicit_gemm_kernel(const T* __restrict__ x, const T* __restrict__ w,
                                         const T* __restrict__ bias, T* __restrict__ y, ConvDims d) {
   const int t = static_cast<int>(threadIdx.x);

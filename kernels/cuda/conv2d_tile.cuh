@@ -6,11 +6,25 @@
 // M, N or K, or in the zero padding of the image). The main loop stages the tiles in shared
 // memory and accumulates a TM x TN block of C per thread in registers:
 //
-//   block tile BM x BN, reduction step BK; thread t owns rows acc_row(t, i) = t / (BN/TN) +
-//   i * (BM/TM) and columns acc_col(t, j) = t % (BN/TN) + j * (BN/TN) of the block tile, so a
-//   warp reads shared memory without bank conflicts (broadcast rows, consecutive columns).
+//   block tile BM x BN, reduction step BK; with ty = t / (BN/TN) and tx = t % (BN/TN), thread t
+//   owns rows acc_row(t, i) = ty + i * (BM/TM) and columns acc_col(t, j) = tx + j * (BN/TN) of
+//   the block tile, so a warp reads shared memory without bank conflicts (broadcast rows,
+//   consecutive columns).
 //   Loads: thread t fetches A elements (a_row(t, i), a_col(t)) and B elements (b_row(t, i),
 //   b_col(t)); its A column and its B column are fixed, so a loader decomposes that index once.
+//
+// Note: vector operands (kVectorOperands: float, 8 x 8 per thread, LargeTile). With the mapping
+// above a step of the reduction reads its TM + TN = 16 operands as 16 scalar shared loads for 64
+// FMAs: one load instruction per four FMAs keeps the shared-memory pipe about as busy as the FMA
+// units (one warp-wide load per clock per SM against four FMA warps), so the loads, not the FMAs,
+// set the pace. The large tile therefore uses the SGEMM kernel's mapping instead (kernels/cuda/
+// sgemm.cu): thread t owns two groups of four consecutive rows, 4 ty + {0..3} and BM/2 + 4 ty +
+// {0..3}, and likewise of columns, and reads each group as one float4: 4 load instructions per
+// 64 FMAs. A's shared rows are padded to BM + 4 (16-byte aligned rows; the transposing stores stay
+// conflict-free). The operands take registers: the kernels ask for two blocks per SM
+// (__launch_bounds__, at most 128 registers, as before), and the loop loads A in two halves so
+// they fit without spills. The small tile keeps the scalar mapping: vector operands would take it
+// from ~50 to ~100 registers, halving the blocks per SM of the small problems it serves.
 //
 // Note: the next tiles are read from global memory into registers while the current ones are
 // multiplied, and shared memory is double-buffered, so each step needs one __syncthreads().
@@ -34,12 +48,24 @@ struct TileConfig {
   static_assert(kThreads % BK == 0 && (BM * BK) % kThreads == 0, "A tile load mapping");
   static_assert(kThreads % BN == 0 && (BK * BN) % kThreads == 0, "B tile load mapping");
 
+  // See the note above. kMinBlocksPerSm is __launch_bounds__'s second argument (0: no minimum).
+  static constexpr bool kVectorOperands = TM == 8 && TN == 8;
+  static constexpr int kMinBlocksPerSm = kVectorOperands ? 2 : 0;
+  static constexpr int kAsLd = BM + (kVectorOperands ? 4 : 1);  // padded row of the shared A tile
+  static constexpr int kRowHalf = BM / 2, kColHalf = BN / 2;    // vector operands only
+
   __device__ static int a_col(int t) { return t % BK; }
   __device__ static int a_row(int t, int i) { return t / BK + i * (kThreads / BK); }
   __device__ static int b_col(int t) { return t % BN; }
   __device__ static int b_row(int t, int i) { return t / BN + i * (kThreads / BN); }
-  __device__ static int acc_row(int t, int i) { return t / kThreadsN + i * kThreadsM; }
-  __device__ static int acc_col(int t, int j) { return t % kThreadsN + j * kThreadsN; }
+  __device__ static int acc_row(int t, int i) {
+    if constexpr (kVectorOperands) return (i / 4) * kRowHalf + (t / kThreadsN) * 4 + i % 4;
+    return t / kThreadsN + i * kThreadsM;
+  }
+  __device__ static int acc_col(int t, int j) {
+    if constexpr (kVectorOperands) return (j / 4) * kColHalf + (t % kThreadsN) * 4 + j % 4;
+    return t % kThreadsN + j * kThreadsN;
+  }
 };
 
 // 64 x 64 tiles, BK 16, 4 x 4 per thread, 256 threads: any shape, float and double.
@@ -61,10 +87,51 @@ inline bool use_large_tile(std::int64_t rows, std::int64_t columns, std::int64_t
   return rows >= 96 && blocks >= 256;
 }
 
+// out[0..3] = p[0..3], p 16-byte aligned.
+__device__ __forceinline__ void load4(const float* p, float (&out)[4]) {
+  const float4 v = *reinterpret_cast<const float4*>(p);
+  out[0] = v.x, out[1] = v.y, out[2] = v.z, out[3] = v.w;
+}
+
+// One step kk of the reduction on the shared tiles: acc += A[:, kk] * B[kk, :] for this thread.
+template <typename Cfg, typename T>
+__device__ __forceinline__ void multiply_step(const T (&as)[Cfg::BK][Cfg::kAsLd],
+                                              const T (&bs)[Cfg::BK][Cfg::BN], int kk, int t,
+                                              T (&acc)[Cfg::TM][Cfg::TN]) {
+  if constexpr (Cfg::kVectorOperands) {
+    static_assert(sizeof(T) == 4, "vector operands are float4 loads");
+    const int row0 = (t / Cfg::kThreadsN) * 4, col0 = (t % Cfg::kThreadsN) * 4;
+    float b[2][4];
+    load4(&bs[kk][col0], b[0]);
+    load4(&bs[kk][Cfg::kColHalf + col0], b[1]);
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {  // A in two halves: fewer operands live at once
+      float a[4];
+      load4(&as[kk][h * Cfg::kRowHalf + row0], a);
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+#pragma unroll
+        for (int j = 0; j < 8; ++j) acc[4 * h + i][j] += a[i] * b[j / 4][j % 4];
+      }
+    }
+  } else {
+    T af[Cfg::TM], bf[Cfg::TN];
+#pragma unroll
+    for (int i = 0; i < Cfg::TM; ++i) af[i] = as[kk][Cfg::acc_row(t, i)];
+#pragma unroll
+    for (int j = 0; j < Cfg::TN; ++j) bf[j] = bs[kk][Cfg::acc_col(t, j)];
+#pragma unroll
+    for (int i = 0; i < Cfg::TM; ++i) {
+#pragma unroll
+      for (int j = 0; j < Cfg::TN; ++j) acc[i][j] += af[i] * bf[j];
+    }
+  }
+}
+
 // Writes this thread's loaded elements into the shared tiles.
 template <typename Cfg, typename T>
-__device__ __forceinline__ void stage_tiles(T (&as)[Cfg::BK][Cfg::BM + 1],
-                                            T (&bs)[Cfg::BK][Cfg::BN], const T (&ra)[Cfg::kALoads],
+__device__ __forceinline__ void stage_tiles(T (&as)[Cfg::BK][Cfg::kAsLd], T (&bs)[Cfg::BK][Cfg::BN],
+                                            const T (&ra)[Cfg::kALoads],
                                             const T (&rb)[Cfg::kBLoads], int t) {
 #pragma unroll
   for (int i = 0; i < Cfg::kALoads; ++i) as[Cfg::a_col(t)][Cfg::a_row(t, i)] = ra[i];
@@ -79,8 +146,8 @@ template <typename Cfg, typename T, typename ALoader, typename BLoader>
 __device__ __forceinline__ void tile_mainloop(const ALoader& a, const BLoader& b,
                                               std::int64_t k_begin, std::int64_t k_end,
                                               T (&acc)[Cfg::TM][Cfg::TN]) {
-  __shared__ T as[2][Cfg::BK][Cfg::BM + 1];  // +1: the A stores (column-wise) avoid conflicts
-  __shared__ T bs[2][Cfg::BK][Cfg::BN];
+  __shared__ __align__(16) T as[2][Cfg::BK][Cfg::kAsLd];  // padded: see kAsLd
+  __shared__ __align__(16) T bs[2][Cfg::BK][Cfg::BN];
   const int t = static_cast<int>(threadIdx.x);
 #pragma unroll
   for (int i = 0; i < Cfg::TM; ++i) {
@@ -103,18 +170,7 @@ __device__ __forceinline__ void tile_mainloop(const ALoader& a, const BLoader& b
       b.load(k0 + Cfg::BK, rb);
     }
 #pragma unroll
-    for (int kk = 0; kk < Cfg::BK; ++kk) {
-      T af[Cfg::TM], bf[Cfg::TN];
-#pragma unroll
-      for (int i = 0; i < Cfg::TM; ++i) af[i] = as[buf][kk][Cfg::acc_row(t, i)];
-#pragma unroll
-      for (int j = 0; j < Cfg::TN; ++j) bf[j] = bs[buf][kk][Cfg::acc_col(t, j)];
-#pragma unroll
-      for (int i = 0; i < Cfg::TM; ++i) {
-#pragma unroll
-        for (int j = 0; j < Cfg::TN; ++j) acc[i][j] += af[i] * bf[j];
-      }
-    }
+    for (int kk = 0; kk < Cfg::BK; ++kk) multiply_step<Cfg>(as[buf], bs[buf], kk, t, acc);
     // The other buffer was last read before the previous barrier, so it can be refilled now.
     if (more) stage_tiles<Cfg>(as[buf ^ 1], bs[buf ^ 1], ra, rb, t);
     __syncthreads();
