@@ -10,26 +10,20 @@
 #include <string>
 #include <vector>
 
-#include <cuda_runtime_api.h>
-
 #include "core/allocator.h"
 #include "core/cuda_allocator.h"
 #include "core/cuda_runtime.h"
 #include "core/error.h"
 #include "core/stream.h"
 #include "core/tensor.h"
+#include "gpu_memory.h"
 #include "test_util.h"
 
 namespace cudanet {
 namespace {
 
-constexpr std::size_t kMiB = std::size_t{1} << 20;
-
-std::size_t device_free_bytes() {
-  std::size_t free_bytes = 0, total = 0;
-  EXPECT_EQ(cudaMemGetInfo(&free_bytes, &total), cudaSuccess);
-  return free_bytes;
-}
+using testing::device_free_bytes;
+using testing::kMiB;
 
 TEST(CudaOutOfMemory, FillTheDeviceUntilItRefusesThenRecover) {
   CUDANET_REQUIRE_GPU();

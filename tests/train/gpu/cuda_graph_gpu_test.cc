@@ -8,12 +8,11 @@
 // its name ends in FreeDeviceMemory, which ctest runs serially (tests/CMakeLists.txt).
 #include <gtest/gtest.h>
 
-#include <cuda_runtime_api.h>
-
 #include "core/cuda_allocator.h"
 #include "core/cuda_runtime.h"
 #include "core/error.h"
 #include "core/stream.h"
+#include "gpu_memory.h"
 #include "kernels/gemm.h"
 #include "tensor_testing.h"
 #include "test_util.h"
@@ -22,13 +21,8 @@
 namespace cudanet::train {
 namespace {
 
-constexpr std::size_t kMiB = std::size_t{1} << 20;
-
-std::size_t device_free_bytes() {
-  std::size_t free_bytes = 0, total = 0;
-  EXPECT_EQ(cudaMemGetInfo(&free_bytes, &total), cudaSuccess);
-  return free_bytes;
-}
+using ::cudanet::testing::device_free_bytes;
+using ::cudanet::testing::kMiB;
 
 TEST(CudaGraphGpu, RepeatedCublasCapturesKeepFreeDeviceMemory) {
   CUDANET_REQUIRE_GPU();
