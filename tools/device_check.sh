@@ -20,11 +20,11 @@
 # phases in priority order within BUDGET_S seconds (default 540): a phase starts only when its
 # estimated time still fits, its time limits are cut to what remains, and the report lists every
 # phase that was skipped for time. PHASES (comma-separated; default all) picks phases; in order:
-#   build tests memcheck trainbench lenet python racecheck alexnet pipeline kernelbench
+#   build tests memcheck trainbench lenet python racecheck alexnet pipeline kernelbench ncu
 # (racecheck also runs initcheck.) The build stays in build-device, so a second call on the same
 # warm machine (within its 30 s idle release) skips most of it:
 #   1st call: BRING_BACK=$OUT tools/device_check.sh /tmp/dc
-#   2nd call: BRING_BACK=$OUT PHASES=build,python,racecheck,alexnet,pipeline,kernelbench \
+#   2nd call: BRING_BACK=$OUT PHASES=build,python,racecheck,alexnet,pipeline,kernelbench,ncu \
 #             tools/device_check.sh /tmp/dc2
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -143,6 +143,7 @@ lenet_line="not run"
 train_bench_md="not run"
 alexnet_line="not run"
 gpu_bench_md=""
+ncu_md="not run"
 bench_lines=""
 sanitizer_errors=0
 declare -A tool_errors=([memcheck]=- [racecheck]=- [initcheck]=-)
@@ -192,6 +193,10 @@ write_report() {
     echo
     echo "## GPU benchmarks"
     echo "${gpu_bench_md:-none run}"
+    echo
+    echo "## Nsight Compute: the native kernels of one AlexNet training step"
+    echo
+    echo "$ncu_md"
     echo
     if [[ -f $out/kernel_resources.md ]]; then
       echo "<details><summary>Kernel resources (ptxas)</summary>"
@@ -491,6 +496,41 @@ if ((build_rc == 0)) && want kernelbench 120; then
   timeout "$(cap 60)" python3 "$root/tools/kernel_resources.py" "$build" -j "$jobs" \
     -o "$out/kernel_resources.md" >>"$out/kernel_resources.log" 2>&1 ||
     echo "(kernel_resources.py exited with status $?)" >>"$out/kernel_resources.log"
+  write_report
+fi
+
+# ---- 11. Nsight Compute: the native kernels of one AlexNet training step -----------------------
+# Per kernel: time, SM and memory throughput (% of peak), FMA-pipe use, achieved occupancy,
+# registers and FP32 FLOP/s, to see where the hand-written backend stands against the hardware
+# (docs/profiling.md). A metric name this ncu does not know fails the whole run, so a second run
+# asks for the basic metrics only.
+if ((build_rc == 0)) && want ncu 100; then
+  if ! command -v ncu >/dev/null 2>&1; then
+    ncu_md="ncu not found"
+  else
+    base=gpu__time_duration.sum,sm__throughput.avg.pct_of_peak_sustained_elapsed
+    base+=,gpu__compute_memory_throughput.avg.pct_of_peak_sustained_elapsed
+    base+=,launch__registers_per_thread
+    more=sm__pipe_fma_cycles_active.avg.pct_of_peak_sustained_active
+    more+=,sm__warps_active.avg.pct_of_peak_sustained_active
+    more+=,sm__sass_thread_inst_executed_op_ffma_pred_on.sum
+    for metrics in "$base,$more" "$base"; do
+      (($(remaining) > 30)) || break
+      log "ncu: an AlexNet step, batch 128, native kernels (metrics: ${metrics//,/ })"
+      step timeout "$(cap 150)" ncu --csv --page details --print-units base --metrics "$metrics" \
+        --launch-count 300 "$build/tools/cudanet" profile --model alexnet --batch-size 128 \
+        --device cuda --backend native --steps 1 --warmup 0 >"$out/ncu.txt" 2>&1
+      ncu_rc=$?
+      if python3 "$root/tools/ncu_summary.py" "$out/ncu.txt" \
+        --title "ncu, AlexNet batch 128, native backend, one step (exit $ncu_rc)" \
+        >"$out/ncu.md" 2>>"$out/ncu_summary.log"; then
+        ncu_md=$(cat "$out/ncu.md")
+        break
+      fi
+      ncu_md="ncu exited with status $ncu_rc and gave no table; its last lines:"$'\n\n```\n'
+      ncu_md+="$(grep -v '^"' "$out/ncu.txt" | tail -n 8)"$'\n```'
+    done
+  fi
   write_report
 fi
 
