@@ -71,6 +71,7 @@ void* CachingAllocatorCore::malloc(std::size_t nbytes, std::uintptr_t stream) {
   if (nbytes == 0) return nullptr;
   std::lock_guard<std::mutex> lock(mutex_);
   if (nbytes > kMaxRequest) throw_out_of_memory(nbytes, nbytes);
+  if (!awaiting_capture_.empty()) record_deferred_events();
   if (num_pending_ > 0) process_events();
 
   Block* block = nullptr;
@@ -194,7 +195,28 @@ void CachingAllocatorCore::free(void* ptr) {
   CUDANET_CHECK(it != live_blocks_.end(), ValueError, options_.name,
                 " allocator: free of a pointer it did not allocate (or freed twice): ", ptr);
   Block* block = it->second;
+  // A stream that used the block is being captured: an event recorded there now would be a node
+  // of the graph, not an event, and polling it would invalidate the capture. The events wait
+  // until that capture has ended (record_deferred_events).
+  const bool capture = used_by_capture(block);
   // Record the events first: if that throws, the block stays allocated and consistent.
+  std::vector<PendingEvent> events;
+  if (!capture) events = record_stream_use_events(block);
+  live_blocks_.erase(it);
+  stats_.allocated_bytes.current -= static_cast<std::int64_t>(block->requested);
+  stats_.allocated_blocks.current -= 1;
+  if (capture) {
+    block->state = BlockState::kAwaitingCapture;
+    awaiting_capture_.push_back(block);
+  } else if (events.empty()) {
+    return_block(block);
+  } else {
+    await_events(block, events);
+  }
+}
+
+std::vector<CachingAllocatorCore::PendingEvent> CachingAllocatorCore::record_stream_use_events(
+    Block* block) {
   std::vector<PendingEvent> events;
   try {
     for (std::uintptr_t s : block->stream_uses) events.push_back({backend_.record_event(s), block});
@@ -202,19 +224,44 @@ void CachingAllocatorCore::free(void* ptr) {
     for (const PendingEvent& e : events) backend_.release_event(e.event);
     throw;
   }
-  live_blocks_.erase(it);
-  stats_.allocated_bytes.current -= static_cast<std::int64_t>(block->requested);
-  stats_.allocated_blocks.current -= 1;
-  if (events.empty()) {
-    return_block(block);
-    return;
-  }
+  return events;
+}
+
+void CachingAllocatorCore::await_events(Block* block, const std::vector<PendingEvent>& events) {
   block->state = BlockState::kAwaitingEvents;
   block->pending_events = static_cast<int>(events.size());
   for (std::size_t i = 0; i < events.size(); ++i) {
     pending_[block->stream_uses[i]].push_back(events[i]);
   }
   num_pending_ += events.size();
+}
+
+bool CachingAllocatorCore::used_by_capture(const Block* block) {
+  return std::any_of(block->stream_uses.begin(), block->stream_uses.end(),
+                     [this](std::uintptr_t s) { return backend_.capturing(s); });
+}
+
+void CachingAllocatorCore::record_deferred_events() {
+  std::vector<Block*> waiting;
+  for (std::size_t i = 0; i < awaiting_capture_.size(); ++i) {
+    Block* block = awaiting_capture_[i];
+    if (used_by_capture(block)) {
+      waiting.push_back(block);
+      continue;
+    }
+    std::vector<PendingEvent> events;
+    try {
+      events = record_stream_use_events(block);
+    } catch (...) {
+      // Nothing was recorded for this block: it and the ones after it go on waiting.
+      waiting.insert(waiting.end(), awaiting_capture_.begin() + static_cast<std::ptrdiff_t>(i),
+                     awaiting_capture_.end());
+      awaiting_capture_.swap(waiting);
+      throw;
+    }
+    await_events(block, events);
+  }
+  awaiting_capture_.swap(waiting);
 }
 
 void CachingAllocatorCore::return_block(Block* block) {
@@ -318,6 +365,7 @@ void CachingAllocatorCore::release_free_segments() {
 
 void CachingAllocatorCore::empty_cache() {
   std::lock_guard<std::mutex> lock(mutex_);
+  if (!awaiting_capture_.empty()) record_deferred_events();
   wait_for_pending_events();
   release_free_segments();
 }
@@ -393,7 +441,7 @@ void CachingAllocatorCore::check_invariants() const {
     CUDANET_THROW(Error, options_.name, " allocator invariant violated: ", what);
   };
   std::int64_t reserved = 0, allocated = 0, active = 0, allocated_blocks = 0, active_blocks = 0;
-  std::size_t free_blocks = 0, pending = 0;
+  std::size_t free_blocks = 0, pending = 0, awaiting_capture = 0;
   const char* previous_end = nullptr;
   for (const auto& [base, head] : segments_) {
     if (head->prev != nullptr || head->ptr != base) fail("segment map out of date");
@@ -423,6 +471,7 @@ void CachingAllocatorCore::check_invariants() const {
         if (b->pending_events <= 0) fail("block awaits no events");
         pending += static_cast<std::size_t>(b->pending_events);
       }
+      if (b->state == BlockState::kAwaitingCapture) ++awaiting_capture;
       end += b->size;
     }
     reserved += end - base;
@@ -430,6 +479,7 @@ void CachingAllocatorCore::check_invariants() const {
   }
   if (free_blocks != small_pool_.size() + large_pool_.size()) fail("pools hold stray blocks");
   if (pending != num_pending_) fail("pending event count");
+  if (awaiting_capture != awaiting_capture_.size()) fail("blocks awaiting a capture's end");
   if (static_cast<std::size_t>(allocated_blocks) != live_blocks_.size()) fail("live map size");
   if (reserved != stats_.reserved_bytes.current) fail("reserved_bytes");
   if (allocated != stats_.allocated_bytes.current) fail("allocated_bytes");

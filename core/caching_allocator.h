@@ -17,7 +17,10 @@
 //    are all free is a single block again.
 //  - A block is reused only on the stream it was allocated on. After record_stream(ptr, s), a
 //    freed block returns to the pool only once an event recorded on each such s at free time has
-//    completed; pending events are polled on every malloc.
+//    completed; pending events are polled on every malloc. If one of those streams is being
+//    captured into a CUDA graph at free time, the events are recorded only once its capture has
+//    ended (at a later malloc or empty_cache): an event recorded during the capture would be a
+//    node of the graph, and querying it would invalidate the capture.
 //  - When the backend cannot supply a segment, the core waits for all pending events (taking a
 //    block they release if one fits), returns every fully free cached segment to the backend, and
 //    tries once more (a "retry"); if that fails too it throws OutOfMemoryError stating requested /
@@ -151,7 +154,9 @@ class CachingAllocatorCore {
   void check_invariants() const;
 
  private:
-  enum class BlockState : std::uint8_t { kFree, kAllocated, kAwaitingEvents };
+  // kAwaitingCapture: freed while a stream in stream_uses was being captured; its events are
+  // recorded once no such capture is under way, then it awaits them.
+  enum class BlockState : std::uint8_t { kFree, kAllocated, kAwaitingEvents, kAwaitingCapture };
   struct Block {
     char* ptr = nullptr;
     std::size_t size = 0;
@@ -182,6 +187,14 @@ class CachingAllocatorCore {
   void split_block(Block* block, std::size_t size);
   void return_block(Block* block);  // to its pool (merging) or, in bypass mode, to the backend
   void release_segment(Block* head);
+  // Records an event on each stream of block->stream_uses (all or none: throws after releasing
+  // the ones recorded).
+  std::vector<PendingEvent> record_stream_use_events(Block* block);
+  void await_events(Block* block, const std::vector<PendingEvent>& events);
+  // Whether a stream in block->stream_uses is being captured.
+  bool used_by_capture(const Block* block);
+  // For each block awaiting a capture's end whose streams no longer capture: records its events.
+  void record_deferred_events();
   void process_events();
   void wait_for_pending_events();
   void release_free_segments();
@@ -196,6 +209,7 @@ class CachingAllocatorCore {
   std::map<char*, Block*> segments_;               // segment base -> its first block
   std::unordered_map<std::uintptr_t, std::deque<PendingEvent>> pending_;  // by stream
   std::size_t num_pending_ = 0;
+  std::vector<Block*> awaiting_capture_;  // freed during a capture of one of their use streams
   std::unordered_map<std::uintptr_t, int> retained_streams_;  // stream -> retain count
   MemoryStats stats_;
 };

@@ -131,9 +131,6 @@ TopK count_topk(const Tensor& logits, const Tensor& labels) {
 
 TrainResult run_image_training(const TrainConfig& c, std::ostream& out) {
   CUDANET_CHECK(c.workers >= 0, ValueError, "workers must be >= 0, got ", c.workers);
-  CUDANET_CHECK(!c.cuda_graph || (c.clip_grad_norm == 0 && !c.detect_anomaly), ValueError,
-                "--cuda-graph cannot clip gradients or detect anomalies (both read values on the "
-                "host)");
   CUDANET_CHECK(jpeg_available(), ValueError,
                 "JPEG data sets need libjpeg-turbo: this cudanet was built without TurboJPEG");
   const Shape input = layers::model_input_shape(c.model);

@@ -23,6 +23,7 @@
 #include "train/lr_schedule.h"
 #include "train/optimizer.h"
 #include "train/progress.h"
+#include "train/train_step.h"
 
 namespace cudanet::train {
 
@@ -156,6 +157,12 @@ void validate_config(const TrainConfig& c) {
   }
   CUDANET_CHECK(c.optimizer == "sgd" || c.optimizer == "adam" || c.optimizer == "adamw", ValueError,
                 "unknown optimizer '", c.optimizer, "': expected sgd, adam or adamw");
+  CUDANET_CHECK(!c.cuda_graph || c.optimizer == "sgd", ValueError,
+                "--cuda-graph supports the sgd optimizer, not ", c.optimizer,
+                " (Adam's bias correction changes every step)");
+  CUDANET_CHECK(!c.cuda_graph || (c.clip_grad_norm == 0 && !c.detect_anomaly), ValueError,
+                "--cuda-graph cannot clip gradients or detect anomalies (both read values on the "
+                "host); drop one of them");
   make_schedule(c, c.lr > 0 ? c.lr : 0.02);
   if (c.device != "auto") Device::parse(c.device);
 }
@@ -211,7 +218,9 @@ TrainResult train_model(const TrainConfig& c, std::ostream& out) {
   out << "cudanet train: " << c.model << " on " << c.data << " (" << data.train.size()
       << " train / " << data.validation.size() << " validation / " << data.test.size()
       << " test), device " << device << ", backend " << layers::backend_name(c.backend)
-      << ", batch " << c.batch_size << ", " << c.epochs << " epochs\n";
+      << ", batch " << c.batch_size << ", " << c.epochs << " epochs"
+      << (c.cuda_graph ? device.is_cuda() ? ", CUDA graph" : " (--cuda-graph: not on a CPU)" : "")
+      << "\n";
 
   Generator init_rng(c.seed);
   auto model = layers::make_model(c.model, init_rng);
@@ -279,42 +288,37 @@ TrainResult train_model(const TrainConfig& c, std::ostream& out) {
   }
 
   result.device = device.str();
-  layers::CrossEntropyLoss loss_fn;
+  TrainStepOptions so;
+  so.use_graph = c.cuda_graph && device.is_cuda();
+  so.clip_grad_norm = c.clip_grad_norm;
+  std::unique_ptr<AnomalyDetector> anomaly;
+  if (c.detect_anomaly) anomaly = std::make_unique<AnomalyDetector>(*model);
+  so.anomaly = anomaly.get();
+  TrainStep train_step(*model, *optimizer, so);
   std::ostringstream discard;
   ProgressReporter progress(c.quiet ? discard : out, ProgressOptions::for_stdout());
   const std::int64_t end_epoch =
       c.stop_after > 0 ? std::min(c.epochs, start_epoch + c.stop_after) : c.epochs;
-  std::unique_ptr<AnomalyDetector> anomaly;
-  if (c.detect_anomaly) anomaly = std::make_unique<AnomalyDetector>(*model);
   for (std::int64_t epoch = start_epoch; epoch < end_epoch; ++epoch) {
     const auto t0 = Clock::now();
     optimizer->set_lr(schedule.lr_at(epoch));
+    train_step.invalidate();  // the learning rate is baked into a captured step
     train_loader.start_epoch(epoch);
     progress.start_epoch(epoch + 1, c.epochs, train_loader.num_batches());
     double loss_sum = 0;
     std::int64_t correct = 0, seen = 0, step = 0;
     Batch b;
     while (train_loader.next(b)) {
-      CUDANET_RANGE("train_step");
-      model->zero_grad();
       if (anomaly) anomaly->set_step(epoch + 1, step + 1);
-      const Tensor logits = anomaly ? anomaly->forward(b.images, layers::Mode::kTrain)
-                                    : model->forward(b.images, layers::Mode::kTrain);
-      const double loss = loss_fn.forward(logits, b.labels).item();
+      // Read the outputs before the next step: a graph step's are overwritten by the next replay.
+      const StepOutput o = train_step.run(b.images, b.labels);
+      const double loss = o.loss.item();
       if (!std::isfinite(loss)) {
         progress.end_epoch();
         throw_non_finite_loss(loss, epoch + 1, step + 1, last_path, c.detect_anomaly);
       }
-      if (anomaly) {
-        anomaly->backward_parameters(loss_fn.backward());
-      } else {
-        model->backward_parameters(loss_fn.backward());
-      }
-      if (c.clip_grad_norm > 0) clip_grad_norm(model->named_parameters(""), c.clip_grad_norm);
-      optimizer->step();
-      if (anomaly) anomaly->check_parameters();
       loss_sum += loss * static_cast<double>(b.size());
-      correct += count_correct(logits, b.labels);
+      correct += count_correct(o.logits, b.labels);
       seen += b.size();
       ++step;
       progress.update(step, seen, loss_sum / static_cast<double>(seen),
@@ -355,7 +359,12 @@ TrainResult train_model(const TrainConfig& c, std::ostream& out) {
   result.test = evaluate(*model, test_loader);
   result.train_images_per_sec = median_images_per_sec(result.epochs);
   out << "test accuracy " << result.test.accuracy * 100 << "% (loss " << result.test.loss << ", "
-      << result.test.samples << " images)\n";
+      << result.test.samples << " images)";
+  if (so.use_graph) {
+    out << "; CUDA graph: " << train_step.captures() << " captures, " << train_step.replays()
+        << " replays";
+  }
+  out << "\n";
   if (!c.metrics_out.empty()) {
     JsonSummary s;
     s.set("model", c.model)

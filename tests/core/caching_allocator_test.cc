@@ -213,6 +213,32 @@ TEST_F(CachingAllocatorTest, RecordStreamDelaysReuseUntilEventsComplete) {
   EXPECT_EQ(s.num_backend_mallocs, 1);
 }
 
+// A block used on stream B and freed while B is being captured into a CUDA graph: no event is
+// recorded on B then (it would be a node of the graph, and polling it would invalidate the
+// capture). The block waits; after the capture the next malloc records the event, and once that
+// completes the block is reused as usual.
+TEST_F(CachingAllocatorTest, FreeDuringACaptureOfAUseStreamDefersItsEvents) {
+  void* a = core_.malloc(kKiB, kStreamA);
+  core_.record_stream(a, kStreamB);
+  fake_.begin_capture(kStreamB);
+  core_.free(a);
+  EXPECT_EQ(fake_.live_events(), 0u);
+  core_.check_invariants();
+  void* b = core_.malloc(kKiB, kStreamA);  // during the capture: a is not reused
+  EXPECT_NE(b, a);
+  EXPECT_EQ(fake_.live_events(), 0u);
+  EXPECT_EQ(core_.stats().active_blocks.current, 2);  // b, and a awaiting the capture's end
+  fake_.end_capture();
+  void* c = core_.malloc(kKiB, kStreamA);  // records a's event on B; a waits for it
+  EXPECT_NE(c, a);
+  EXPECT_EQ(fake_.live_events(), 1u);
+  core_.check_invariants();
+  fake_.complete_events(kStreamB);
+  EXPECT_EQ(core_.malloc(kKiB, kStreamA), a);
+  EXPECT_EQ(fake_.live_events(), 0u);
+  core_.check_invariants();
+}
+
 TEST_F(CachingAllocatorTest, EmptyCacheWaitsForPendingEvents) {
   void* p = core_.malloc(100 * kKiB, kStreamA);
   core_.record_stream(p, kStreamB);

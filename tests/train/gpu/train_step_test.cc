@@ -11,6 +11,8 @@
 #include "core/cuda_allocator.h"
 #include "core/cuda_runtime.h"
 #include "kernels/common.h"
+#include "layers/elementwise_layers.h"
+#include "layers/linear.h"
 #include "layers/models.h"
 #include "layers/normalization.h"
 #include "tensor_testing.h"
@@ -25,7 +27,24 @@ struct Net {
   std::unique_ptr<Sgd> sgd;
 };
 
-// `name` without dropout, or with dropout drawing from `dropout_rng`.
+// A model small enough for the emulator with two dropout layers (the zoo's MLP has none).
+constexpr const char* kDropoutMlp = "dropout-mlp";
+
+std::unique_ptr<layers::Sequential> make_dropout_mlp(Generator& g, std::int64_t classes) {
+  auto m = std::make_unique<layers::Sequential>();
+  m->emplace<layers::Flatten>("flatten");
+  m->emplace<layers::Linear>("fc1", 28 * 28, 64, true, &g);
+  m->emplace<layers::ReLU>("relu1");
+  m->emplace<layers::Dropout>("drop1", 0.5);
+  m->emplace<layers::Linear>("fc2", 64, 32, true, &g);
+  m->emplace<layers::ReLU>("relu2");
+  m->emplace<layers::Dropout>("drop2", 0.5);
+  m->emplace<layers::Linear>("fc3", 32, classes, true, &g);
+  return m;
+}
+
+// `name` (a zoo model or kDropoutMlp) without dropout, or with dropout drawing from
+// `dropout_rng`.
 Net make_net(const std::string& name, std::int64_t classes, Generator* dropout_rng = nullptr,
              layers::Backend backend = layers::Backend::kNative) {
   Generator g(7);
@@ -33,7 +52,7 @@ Net make_net(const std::string& name, std::int64_t classes, Generator* dropout_r
   o.num_classes = classes;
   if (dropout_rng == nullptr) o.dropout = 0;
   Net n;
-  n.model = layers::make_model(name, g, o);
+  n.model = name == kDropoutMlp ? make_dropout_mlp(g, classes) : layers::make_model(name, g, o);
   for (std::size_t i = 0; i < n.model->size(); ++i) {
     if (auto* d = dynamic_cast<layers::Dropout*>(&n.model->at(i))) d->set_generator(dropout_rng);
   }
@@ -52,7 +71,7 @@ struct Data {
 };
 
 Data batch(const std::string& name, std::int64_t b, std::int64_t classes, std::uint64_t seed) {
-  Shape s = layers::model_input_shape(name);
+  Shape s = layers::model_input_shape(name == kDropoutMlp ? "mlp" : name);
   s.insert(s.begin(), b);
   std::vector<std::int64_t> labels;
   for (std::int64_t i = 0; i < b; ++i)
@@ -145,13 +164,11 @@ TEST(TrainStep, GraphReplayEqualsEagerStepAlexNetCudnn) {
 
 // Replays draw fresh dropout masks: exactly those of the same steps run eagerly (one generator
 // per network, same seed), also across a partial batch and a reseeded generator.
-TEST(TrainStep, GraphReplaysDrawTheEagerDropoutMasks) {
-  CUDANET_REQUIRE_GPU();
-  CUDANET_SKIP_SLOW_ON_EMULATOR();
+void graph_replays_draw_the_eager_dropout_masks(const std::string& name) {
   if (cuda::caching_disabled(0)) GTEST_SKIP() << "caching bypassed: TrainStep runs eagerly";
   kernels::set_deterministic(true);
   Generator rng_e(99), rng_g(99);
-  Net eager = make_net("alexnet", 10, &rng_e), graphed = make_net("alexnet", 10, &rng_g);
+  Net eager = make_net(name, 10, &rng_e), graphed = make_net(name, 10, &rng_g);
   TrainStep e(*eager.model, *eager.sgd, {false, 1});
   TrainStep g(*graphed.model, *graphed.sgd, {true, 1});
   for (int step = 0; step < 7; ++step) {
@@ -160,20 +177,31 @@ TEST(TrainStep, GraphReplaysDrawTheEagerDropoutMasks) {
       rng_g.manual_seed(5);
     }
     const std::int64_t b = step == 3 ? 3 : 4;  // step 3: a partial batch, eager in both
-    const Data d = batch("alexnet", b, 10, 200 + static_cast<std::uint64_t>(step));
+    const Data d = batch(name, b, 10, 200 + static_cast<std::uint64_t>(step));
     const StepOutput oe = e.run(d.images, d.labels);
     const StepOutput og = g.run(d.images, d.labels);
     EXPECT_NEAR(og.loss.item(), oe.loss.item(), 1e-5 * std::abs(oe.loss.item()) + 1e-6)
-        << "step " << step;
+        << name << " step " << step;
     expect_same_parameters(eager, graphed, step);
-    EXPECT_EQ(rng_g.state(), rng_e.state()) << "step " << step;
+    EXPECT_EQ(rng_g.state(), rng_e.state()) << name << " step " << step;
   }
   EXPECT_EQ(g.captures(), 2);  // steps 2 and 6 (1-based)
   EXPECT_EQ(g.replays(), 5);   // steps 2, 3, 5, 6, 7
   kernels::set_deterministic(false);
 }
 
-// CUDANET_SYNC_LAUNCHES synchronises after every kernel, which a capture forbids: eager steps.
+TEST(TrainStep, GraphReplaysDrawTheEagerDropoutMasks) {
+  CUDANET_REQUIRE_GPU();
+  CUDANET_SKIP_SLOW_ON_EMULATOR();
+  graph_replays_draw_the_eager_dropout_masks("alexnet");
+}
+
+// The same on two dropout layers of a small MLP: the emulator runs it in CI.
+TEST(TrainStep, GraphReplaysDrawTheEagerDropoutMasksMlp) {
+  CUDANET_REQUIRE_GPU();
+  graph_replays_draw_the_eager_dropout_masks(kDropoutMlp);
+}
+
 TEST(TrainStep, SynchronisedLaunchesRunEagerly) {
   CUDANET_REQUIRE_GPU();
   const bool was = cuda::sync_launches();
