@@ -155,6 +155,17 @@ TEST(Trainer, RejectsBadConfigurationsAndForeignCheckpoints) {
   c = small_config(dir);
   c.data = "fashion-mnist:/nonexistent/dir";
   EXPECT_THROW(run_training(c, out), IoError);
+  // A CUDA graph replays SGD steps with nothing read on the host (checked before any data loads).
+  c = small_config(dir);
+  c.cuda_graph = true;
+  c.optimizer = "adam";
+  EXPECT_THROW(run_training(c, out), ValueError);
+  c.optimizer = "sgd";
+  c.clip_grad_norm = 1;
+  EXPECT_THROW(run_training(c, out), ValueError);
+  c.clip_grad_norm = 0;
+  c.detect_anomaly = true;
+  EXPECT_THROW(run_training(c, out), ValueError);
   // A checkpoint of one model does not load into another.
   c = small_config(dir);
   c.epochs = 1;
