@@ -88,7 +88,8 @@ def demangle(names: list[str]) -> dict[str, str]:
 
 
 def short(name: str) -> str:
-    """`void ns::(anonymous namespace)::f<float, 4>(float const*, int)` -> `f<float, 4>`."""
+    """`void ns::(anonymous namespace)::f<float, ns::Cfg<4>>(float const*, int)` -> `f<float, Cfg<4>>`
+    (also used by tools/ncu_summary.py)."""
     if name.endswith(")"):  # drop the parameter list: the last top-level parenthesised group
         depth = 0
         for i in range(len(name) - 1, -1, -1):
@@ -104,7 +105,7 @@ def short(name: str) -> str:
         depth -= c in ">)"
         if depth == 0 and name.startswith("::", i):
             cut = i + 2
-    return name[cut:]
+    return re.sub(r"\w+::", "", name[cut:])  # and the namespaces inside template arguments
 
 
 def main() -> int:

@@ -19,6 +19,8 @@ import re
 import sys
 from collections import OrderedDict
 
+from kernel_resources import short  # the same kernel names as the ptxas table
+
 # What the device check asks ncu for (tools/device_check.sh), in the columns' order.
 DURATION = "gpu__time_duration.sum"
 COLUMNS = [  # (metric, column title, format)
@@ -39,26 +41,6 @@ def number(text: str) -> float | None:
         return float(text)
     except ValueError:
         return None
-
-
-def short_name(name: str) -> str:
-    """`void ns::(anonymous namespace)::k<float, 4>(float const*, int)` -> `k<float, 4>`."""
-    if name.endswith(")"):
-        depth = 0
-        for i in range(len(name) - 1, -1, -1):
-            depth += {")": 1, "(": -1}.get(name[i], 0)
-            if depth == 0:
-                name = name[:i]
-                break
-    name = re.sub(r"^void ", "", name)
-    depth, cut = 0, 0
-    for i, c in enumerate(name):
-        depth += c in "<("
-        depth -= c in ">)"
-        if depth == 0 and name.startswith("::", i):
-            cut = i + 2
-    name = name[cut:]
-    return re.sub(r"\w+::", "", name)  # namespaces inside template arguments
 
 
 def read_launches(text: str) -> list[dict]:
@@ -100,7 +82,7 @@ def summarise(launches: list[dict], title: str) -> str:
     total = sum(l["metrics"][DURATION] for l in launches)
     groups: OrderedDict[str, dict] = OrderedDict()
     for l in launches:
-        g = groups.setdefault(short_name(l["name"]), {"launches": [], "metrics": {}})
+        g = groups.setdefault(short(l["name"]), {"launches": [], "metrics": {}})
         g["launches"].append(l)
     for g in groups.values():
         us = sum(l["metrics"][DURATION] for l in g["launches"])
@@ -129,7 +111,7 @@ def summarise(launches: list[dict], title: str) -> str:
             "| # | kernel | grid | block | time (us) | " + " | ".join(heads) + " |",
             "|---:|---|---|---|---:|" + "---:|" * len(heads)]
     for i, l in enumerate(launches):
-        out.append(f"| {i} | `{short_name(l['name'])}` | {l['grid']} | {l['block']} | "
+        out.append(f"| {i} | `{short(l['name'])}` | {l['grid']} | {l['block']} | "
                    f"{l['metrics'][DURATION]:.1f} | "
                    + " | ".join(cell(l["metrics"].get(m), f) for m, _, f in COLUMNS) + " |")
     out += ["", "</details>"]

@@ -209,13 +209,9 @@ TrainResult run_image_training(const TrainConfig& c, std::ostream& out) {
     for (const EpochMetrics& m : result.epochs) log->write(m);
   }
 
-  TrainStepOptions so;
-  so.use_graph = c.cuda_graph && device.is_cuda();
-  so.clip_grad_norm = c.clip_grad_norm;
-  std::unique_ptr<AnomalyDetector> anomaly;
-  if (c.detect_anomaly) anomaly = std::make_unique<AnomalyDetector>(*model);
-  so.anomaly = anomaly.get();
-  TrainStep step(*model, *optimizer, so);
+  const ConfiguredStep configured = make_train_step(c, *model, *optimizer, device);
+  AnomalyDetector* const anomaly = configured.anomaly.get();
+  TrainStep& step = *configured.step;
   std::ostringstream discard;
   ProgressReporter progress(c.quiet ? discard : out, ProgressOptions::for_stdout());
   const std::int64_t end_epoch =
@@ -277,7 +273,7 @@ TrainResult run_image_training(const TrainConfig& c, std::ostream& out) {
   result.train_images_per_sec = median_images_per_sec(result.epochs);
   out << "validation top-1 " << result.test.accuracy * 100 << "% top-5 " << result.test.top5 * 100
       << "% (loss " << result.test.loss << ", " << result.test.samples << " images)";
-  if (so.use_graph)
+  if (step.uses_graph())
     out << "; CUDA graph: " << step.captures() << " captures, " << step.replays() << " replays";
   out << "\n";
   // The caching allocator's peak of memory held by tensors (the memory plan's measure).
@@ -297,7 +293,7 @@ TrainResult run_image_training(const TrainConfig& c, std::ostream& out) {
         .set("backend", layers::backend_name(c.backend))
         .set("epochs", static_cast<std::int64_t>(result.epochs.size()))
         .set("batch_size", c.batch_size)
-        .set("cuda_graph", so.use_graph)
+        .set("cuda_graph", step.uses_graph())
         .set("workers", static_cast<std::int64_t>(train_loader.workers()))
         .set("skipped_images", train_loader.skipped())
         .set("val_top1", result.test.accuracy)

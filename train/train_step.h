@@ -82,6 +82,7 @@ class TrainStep {
   // The next graph step captures again (after a learning-rate change).
   void invalidate();
 
+  bool uses_graph() const { return options_.use_graph; }
   std::int64_t captures() const { return captures_; }
   std::int64_t replays() const { return replays_; }
 

@@ -182,6 +182,18 @@ TrainResult run_training(const TrainConfig& c, std::ostream& out) {
   }
 }
 
+ConfiguredStep make_train_step(const TrainConfig& c, layers::Sequential& model,
+                               Optimizer& optimizer, Device device) {
+  ConfiguredStep s;
+  TrainStepOptions so;
+  so.use_graph = c.cuda_graph && device.is_cuda();
+  so.clip_grad_norm = c.clip_grad_norm;
+  if (c.detect_anomaly) s.anomaly = std::make_unique<AnomalyDetector>(model);
+  so.anomaly = s.anomaly.get();
+  s.step = std::make_unique<TrainStep>(model, optimizer, so);
+  return s;
+}
+
 Device resolve_device(const std::string& name) {
   if (name == "auto") return cuda::is_available() ? Device::cuda(0) : Device::cpu();
   const Device d = Device::parse(name);
@@ -288,13 +300,9 @@ TrainResult train_model(const TrainConfig& c, std::ostream& out) {
   }
 
   result.device = device.str();
-  TrainStepOptions so;
-  so.use_graph = c.cuda_graph && device.is_cuda();
-  so.clip_grad_norm = c.clip_grad_norm;
-  std::unique_ptr<AnomalyDetector> anomaly;
-  if (c.detect_anomaly) anomaly = std::make_unique<AnomalyDetector>(*model);
-  so.anomaly = anomaly.get();
-  TrainStep train_step(*model, *optimizer, so);
+  const ConfiguredStep configured = make_train_step(c, *model, *optimizer, device);
+  AnomalyDetector* const anomaly = configured.anomaly.get();
+  TrainStep& train_step = *configured.step;
   std::ostringstream discard;
   ProgressReporter progress(c.quiet ? discard : out, ProgressOptions::for_stdout());
   const std::int64_t end_epoch =
@@ -360,7 +368,7 @@ TrainResult train_model(const TrainConfig& c, std::ostream& out) {
   result.train_images_per_sec = median_images_per_sec(result.epochs);
   out << "test accuracy " << result.test.accuracy * 100 << "% (loss " << result.test.loss << ", "
       << result.test.samples << " images)";
-  if (so.use_graph) {
+  if (train_step.uses_graph()) {
     out << "; CUDA graph: " << train_step.captures() << " captures, " << train_step.replays()
         << " replays";
   }

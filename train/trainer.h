@@ -104,4 +104,18 @@ LrSchedule make_schedule(const TrainConfig& config, double base_lr);
 // Resolves "auto" (a GPU when one is available), "cpu", "cuda" or "cuda:N".
 Device resolve_device(const std::string& name);
 
+class AnomalyDetector;
+class TrainStep;
+
+// The training step both trainers run: `config`'s gradient clipping, a CUDA graph with
+// config.cuda_graph on a GPU (eager on the CPU), and with config.detect_anomaly the detector the
+// step reports through (set_step before each step). Include train/anomaly.h and
+// train/train_step.h where it is used.
+struct ConfiguredStep {
+  std::unique_ptr<AnomalyDetector> anomaly;
+  std::unique_ptr<TrainStep> step;
+};
+ConfiguredStep make_train_step(const TrainConfig& config, layers::Sequential& model,
+                               Optimizer& optimizer, Device device);
+
 }  // namespace cudanet::train

@@ -46,7 +46,7 @@ class NcuSummaryTest(unittest.TestCase):
         self.assertIn("no CSV header", r.stderr)
 
     def test_short_names(self):
-        self.assertEqual(ncu_summary.short_name(
+        self.assertEqual(ncu_summary.short(
             "void ns::(anonymous namespace)::k<float, ns::detail::Cfg<4>>(const T1 *, int)"),
             "k<float, Cfg<4>>")
 
