@@ -16,6 +16,7 @@
 #include "train/anomaly.h"
 #include "train/checkpoint.h"
 #include "train/dataset.h"
+#include "train/early_stopping.h"
 #include "train/image_loader.h"
 #include "train/lr_schedule.h"
 #include "train/progress.h"
@@ -152,6 +153,7 @@ TrainResult run_image_training(const TrainConfig& c, std::ostream& out) {
   auto model = layers::make_model(c.model, init_rng, mo);
   model->to(device);
   model->set_backend(c.backend);
+  layers::set_layer_backends(*model, c.layer_backends);
   Generator dropout_rng(c.seed ^ 0x5eedull);
   for (std::size_t i = 0; i < model->size(); ++i) {
     if (auto* d = dynamic_cast<layers::Dropout*>(&model->at(i))) d->set_generator(&dropout_rng);
@@ -185,9 +187,13 @@ TrainResult run_image_training(const TrainConfig& c, std::ostream& out) {
           ? ""
           : (std::filesystem::path(c.checkpoint_dir) / "last.safetensors").string();
   std::int64_t start_epoch = 0;
+  EarlyStopping stopper(c.patience > 0 ? c.patience : 1);  // on validation top-1
   if (!c.checkpoint_dir.empty()) std::filesystem::create_directories(c.checkpoint_dir);
   if (c.resume && std::filesystem::exists(last_path)) {
-    start_epoch = load_checkpoint(last_path, *model, optimizer.get(), &dropout_rng, c.model).epoch;
+    const CheckpointInfo info =
+        load_checkpoint(last_path, *model, optimizer.get(), &dropout_rng, c.model);
+    start_epoch = info.epoch;
+    if (c.patience > 0) stopper.load_state(info.extra);
     out << "resumed from " << last_path << " after epoch " << start_epoch << "\n";
   } else if (c.resume) {
     out << "no checkpoint at " << last_path << "; starting from scratch\n";
@@ -260,19 +266,34 @@ TrainResult run_image_training(const TrainConfig& c, std::ostream& out) {
     if (log) log->write(m);
     progress.message(detail::str(
         "epoch ", epoch + 1, "/", c.epochs, ": train loss ", m.train_loss, " acc ",
-        m.train_accuracy * 100, "%, val loss ", m.val_loss, " top-1 ", m.val_accuracy * 100,
-        "% top-5 ", val.top5 * 100, "%, ", static_cast<std::int64_t>(m.images_per_sec), " img/s",
+        m.train_accuracy * 100, "%, ",
+        val_loader ? detail::str("val loss ", m.val_loss, " top-1 ", m.val_accuracy * 100,
+                                 "% top-5 ", val.top5 * 100, "%")
+                   : std::string("no validation set"),
+        ", ", static_cast<std::int64_t>(m.images_per_sec), " img/s",
         train_loader.skipped() > 0 ? detail::str(", ", train_loader.skipped(), " images skipped")
                                    : std::string()));
+    const bool stop =
+        c.patience > 0 && stopper.step(m.val_accuracy, epoch + 1) && stopper.should_stop();
     if (!last_path.empty()) {
-      save_checkpoint(last_path, *model, optimizer.get(), &dropout_rng,
-                      CheckpointInfo{c.model, epoch + 1, {}});
+      CheckpointInfo info{c.model, epoch + 1, {}};
+      if (c.patience > 0) stopper.save_state(info.extra);
+      save_checkpoint(last_path, *model, optimizer.get(), &dropout_rng, info);
+    }
+    if (stop) {
+      progress.message(detail::str("early stopping: no improvement for ", c.patience, " epochs"));
+      result.stopped_early = true;
+      break;
     }
   }
   if (val_loader) result.test = evaluate_images(*model, *val_loader);
   result.train_images_per_sec = median_images_per_sec(result.epochs);
-  out << "validation top-1 " << result.test.accuracy * 100 << "% top-5 " << result.test.top5 * 100
-      << "% (loss " << result.test.loss << ", " << result.test.samples << " images)";
+  if (val_loader) {
+    out << "validation top-1 " << result.test.accuracy * 100 << "% top-5 " << result.test.top5 * 100
+        << "% (loss " << result.test.loss << ", " << result.test.samples << " images)";
+  } else {
+    out << "no validation set";
+  }
   if (step.uses_graph())
     out << "; CUDA graph: " << step.captures() << " captures, " << step.replays() << " replays";
   out << "\n";
@@ -301,6 +322,7 @@ TrainResult run_image_training(const TrainConfig& c, std::ostream& out) {
         .set("val_loss", result.test.loss)
         .set("val_top5_history", top5)
         .set("train_images_per_sec", result.train_images_per_sec)
+        .set("stopped_early", result.stopped_early)
         .set("peak_allocated_bytes", peak)
         .set("history", result.epochs);
     s.write(c.metrics_out);

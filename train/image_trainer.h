@@ -8,7 +8,8 @@
 // centre crop. The model gets one output per class of the training set. Without --val, a seeded
 // random choice of validation_size images (at most a fifth of the set) is held out. Top-1 and
 // top-5 accuracy are reported for validation; the final evaluation (TrainResult::test) is on the
-// validation set. Checkpoints and --resume work as for the in-memory data sets (after each epoch).
+// validation set. Checkpoints, --resume, --patience (early stopping on validation top-1) and
+// --layer-backends work as for the in-memory data sets.
 //
 // The AlexNet recipe is the default for alexnet and alexnet-owt: SGD with momentum 0.9, weight
 // decay 5e-4, learning rate 0.01, and a step schedule that divides the rate by 10 at a third and

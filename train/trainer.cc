@@ -157,6 +157,10 @@ void validate_config(const TrainConfig& c) {
   }
   CUDANET_CHECK(c.optimizer == "sgd" || c.optimizer == "adam" || c.optimizer == "adamw", ValueError,
                 "unknown optimizer '", c.optimizer, "': expected sgd, adam or adamw");
+  CUDANET_CHECK(c.patience == 0 || c.validation_size > 0 || !c.val_data.empty(), ValueError,
+                "--patience ", c.patience,
+                " stops on validation accuracy, but there is no "
+                "validation set (--validation-size 0 and no --val)");
   CUDANET_CHECK(!c.cuda_graph || c.optimizer == "sgd", ValueError,
                 "--cuda-graph supports the sgd optimizer, not ", c.optimizer,
                 " (Adam's bias correction changes every step)");
@@ -347,10 +351,12 @@ TrainResult train_model(const TrainConfig& c, std::ostream& out) {
     m.seconds = seconds_since(t0);
     result.epochs.push_back(m);
     if (log) log->write(m);
-    progress.message(detail::str("epoch ", epoch + 1, "/", c.epochs, ": train loss ", m.train_loss,
-                                 " acc ", m.train_accuracy * 100, "%, val loss ", m.val_loss,
-                                 " acc ", m.val_accuracy * 100, "%, ",
-                                 static_cast<std::int64_t>(m.images_per_sec), " img/s"));
+    progress.message(detail::str(
+        "epoch ", epoch + 1, "/", c.epochs, ": train loss ", m.train_loss, " acc ",
+        m.train_accuracy * 100, "%, ",
+        val.samples > 0 ? detail::str("val loss ", m.val_loss, " acc ", m.val_accuracy * 100, "%")
+                        : std::string("no validation set"),
+        ", ", static_cast<std::int64_t>(m.images_per_sec), " img/s"));
     const bool stop =
         c.patience > 0 && stopper.step(m.val_accuracy, epoch + 1) && stopper.should_stop();
     if (!last_path.empty()) {

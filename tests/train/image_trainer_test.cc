@@ -103,6 +103,51 @@ TEST(ImageTrainer, AlexNetOwtSmokeTestOnTheCpuWithCheckpointAndResume) {
   EXPECT_TRUE(std::filesystem::exists(d.file("m/summary.json")));
 }
 
+// The options the in-memory trainer has work on JPEG data too: --patience stops when validation
+// top-1 stops improving (here it cannot: a learning rate of 1e-30), --layer-backends is applied
+// (an unknown layer is an error), and without a validation set the output says so (and
+// --patience, which needs one, is refused).
+TEST(ImageTrainer, EarlyStoppingLayerBackendsAndNoValidationSet) {
+  if (!jpeg_available()) GTEST_SKIP() << "built without libjpeg-turbo";
+  TempDir d;
+  SyntheticFolderOptions so;
+  so.classes = 2;
+  so.per_class = 2;
+  so.width = so.height = 64;
+  write_synthetic_imagefolder(d.file("data"), so);
+  TrainConfig c;
+  c.model = "alexnet-owt";
+  c.data = "imagefolder:" + d.file("data");
+  c.device = "cpu";
+  c.epochs = 4;
+  c.batch_size = 2;
+  c.validation_size = 1;
+  c.workers = 1;
+  c.schedule = "constant";
+  c.lr = 1e-30;
+  c.momentum = 0;
+  c.weight_decay = 0;
+  c.patience = 1;
+  c.quiet = true;
+  std::ostringstream out;
+  const TrainResult r = run_training(c, out);
+  EXPECT_TRUE(r.stopped_early) << out.str();
+  EXPECT_EQ(r.epochs.size(), 2u) << "epoch 2 did not improve on epoch 1";
+
+  c.layer_backends = "no_such_layer=native";
+  EXPECT_THROW(run_training(c, out), ValueError);
+
+  c.layer_backends = "";
+  c.validation_size = 0;
+  EXPECT_THROW(run_training(c, out), ValueError);  // --patience without a validation set
+  c.patience = 0;
+  c.epochs = 1;
+  std::ostringstream none;
+  const TrainResult nv = run_training(c, none);
+  EXPECT_EQ(nv.test.samples, 0);
+  EXPECT_NE(none.str().find("no validation set"), std::string::npos) << none.str();
+}
+
 TEST(ImageTrainer, DetectAnomalyNamesTheFirstNonFiniteTensor) {
   if (!jpeg_available()) GTEST_SKIP() << "built without libjpeg-turbo";
   TempDir d;

@@ -166,6 +166,11 @@ TEST(Trainer, RejectsBadConfigurationsAndForeignCheckpoints) {
   c.clip_grad_norm = 0;
   c.detect_anomaly = true;
   EXPECT_THROW(run_training(c, out), ValueError);
+  // Early stopping needs a validation set.
+  c = small_config(dir);
+  c.patience = 2;
+  c.validation_size = 0;
+  EXPECT_THROW(run_training(c, out), ValueError);
   // A checkpoint of one model does not load into another.
   c = small_config(dir);
   c.epochs = 1;
