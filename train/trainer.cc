@@ -154,6 +154,14 @@ void validate_config(const TrainConfig& c) {
   if (!is_image_dataset_spec(c.data)) {  // JPEG sets are checked when they are opened
     std::string kind, dir;
     parse_data_spec(c.data, &kind, &dir);
+    // The JPEG pipeline's options would be silently ignored here.
+    const char* jpeg_only = !c.val_data.empty() ? "--val"
+                            : c.workers != 0    ? "--workers"
+                            : c.strict          ? "--strict"
+                                                : nullptr;
+    CUDANET_CHECK(jpeg_only == nullptr, ValueError, jpeg_only,
+                  " applies to JPEG data sets (--data imagefolder:DIR or list:FILE), not to ",
+                  c.data);
   }
   CUDANET_CHECK(c.optimizer == "sgd" || c.optimizer == "adam" || c.optimizer == "adamw", ValueError,
                 "unknown optimizer '", c.optimizer, "': expected sgd, adam or adamw");

@@ -166,6 +166,13 @@ TEST(Trainer, RejectsBadConfigurationsAndForeignCheckpoints) {
   c.clip_grad_norm = 0;
   c.detect_anomaly = true;
   EXPECT_THROW(run_training(c, out), ValueError);
+  // The JPEG pipeline's options are not for Fashion-MNIST.
+  c = small_config(dir);
+  c.val_data = "imagefolder:/tmp";
+  EXPECT_THROW(run_training(c, out), ValueError);
+  c = small_config(dir);
+  c.workers = 4;
+  EXPECT_THROW(run_training(c, out), ValueError);
   // Early stopping needs a validation set.
   c = small_config(dir);
   c.patience = 2;
