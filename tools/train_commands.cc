@@ -11,6 +11,7 @@
 #include "tools/plot.h"
 #include "train/checkpoint.h"
 #include "train/fashion_mnist.h"
+#include "train/image_folder.h"
 #include "train/image_trainer.h"
 #include "train/trainer.h"
 
@@ -111,22 +112,27 @@ namespace {
 
 struct EvalOptions {
   std::string model = "lenet5", data = "fashion-mnist", checkpoint, device = "auto";
-  std::int64_t batch = 256;
+  std::int64_t batch = 256, workers = 0;
 };
 
 // False when --help was given (and printed).
 bool parse_eval(const std::vector<std::string>& args, EvalOptions* o) {
-  ArgParser p("eval", "Evaluates a checkpoint on a data set's test split.");
+  ArgParser p("eval", "Evaluates a checkpoint on Fashion-MNIST's test split or a JPEG data set.");
   p.flag("--model", &o->model, "the checkpoint's model")
       .flag("--checkpoint", &o->checkpoint, "a checkpoint written by cudanet train")
-      .flag("--data", &o->data, "fashion-mnist or fashion-mnist:DIR")
+      .flag("--data", &o->data,
+            "fashion-mnist[:DIR] (its test split), imagefolder:DIR or list:FILE (JPEGs: the "
+            "centre crop, top-1 and top-5)")
       .flag("--batch-size", &o->batch, "samples per batch")
+      .flag("--workers", &o->workers, "JPEG decoding threads (0: one per core)")
       .flag("--device", &o->device, "auto, cpu, cuda or cuda:N");
   if (!p.parse(args)) return false;
   CUDANET_CHECK(!o->checkpoint.empty(), UsageError, "eval needs --checkpoint FILE");
-  CUDANET_CHECK(o->data.rfind("fashion-mnist", 0) == 0, UsageError,
-                "eval supports fashion-mnist[:DIR]");
+  CUDANET_CHECK(o->data.rfind("fashion-mnist", 0) == 0 || train::is_image_dataset_spec(o->data),
+                UsageError,
+                "eval supports fashion-mnist[:DIR], imagefolder:DIR and list:FILE, got ", o->data);
   CUDANET_CHECK(o->batch > 0, UsageError, "--batch-size must be > 0, got ", o->batch);
+  CUDANET_CHECK(o->workers >= 0, UsageError, "--workers must be >= 0, got ", o->workers);
   try {
     layers::model_input_shape(o->model);
     if (o->device != "auto") Device::parse(o->device);
@@ -148,11 +154,27 @@ int run_eval(const std::vector<std::string>& args) {
   EvalOptions o;
   if (!parse_eval(args, &o)) return 0;
   const std::string& model = o.model;
-  const std::string dir = o.data.size() > 14 ? o.data.substr(14) : train::kFashionMnistDir;
   const Device d = train::resolve_device(o.device);
   Generator g(0);
   layers::ModelOptions mo;
   mo.initialize = false;  // the checkpoint provides every parameter
+  if (train::is_image_dataset_spec(o.data)) {
+    // One output per class of the data set, as the trainer built the model.
+    const train::ImageList list = train::load_image_list(o.data);
+    mo.num_classes = list.num_classes();
+    auto net = layers::make_model(model, g, mo);
+    train::load_checkpoint(o.checkpoint, *net, nullptr, nullptr, model);
+    net->to(d);
+    train::ImageLoader loader(
+        list, train::image_loader_options(model, o.batch, d, static_cast<int>(o.workers),
+                                          /*training=*/false));
+    const train::EvalResult r = train::evaluate_images(*net, loader);
+    std::cout << "top-1 accuracy " << r.accuracy * 100 << "%, top-5 " << r.top5 * 100 << "% (loss "
+              << r.loss << ", " << r.samples << " images of " << mo.num_classes << " classes, "
+              << model << " on " << d << ")\n";
+    return 0;
+  }
+  const std::string dir = o.data.size() > 14 ? o.data.substr(14) : train::kFashionMnistDir;
   auto net = layers::make_model(model, g, mo);
   train::load_checkpoint(o.checkpoint, *net, nullptr, nullptr, model);
   net->to(d);

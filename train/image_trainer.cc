@@ -73,6 +73,8 @@ Lists load_lists(const TrainConfig& c) {
   return l;
 }
 
+}  // namespace
+
 EvalResult evaluate_images(layers::Sequential& model, ImageLoader& loader) {
   CUDANET_RANGE("evaluate");
   layers::CrossEntropyLoss loss;
@@ -98,7 +100,22 @@ EvalResult evaluate_images(layers::Sequential& model, ImageLoader& loader) {
   return r;
 }
 
-}  // namespace
+ImageLoaderOptions image_loader_options(const std::string& model, std::int64_t batch_size,
+                                        Device device, int workers, bool training) {
+  const Shape input = layers::model_input_shape(model);
+  CUDANET_CHECK(input.size() == 3 && input[0] == 3 && input[1] == input[2], ValueError, "model ",
+                model, " takes ", shape_str(input),
+                " samples; JPEG data sets need an RGB model (alexnet or alexnet-owt)");
+  ImageLoaderOptions o;
+  o.batch_size = batch_size;
+  o.device = device;
+  o.workers = workers;
+  o.shuffle = training;
+  o.transform.random = training;
+  o.transform.crop = static_cast<int>(input[1]);
+  o.transform.resize = std::max(256, o.transform.crop);
+  return o;
+}
 
 bool is_alexnet(const std::string& model) {
   return model == "alexnet" || model == "alexnet-owt";
@@ -134,10 +151,9 @@ TrainResult run_image_training(const TrainConfig& c, std::ostream& out) {
   CUDANET_CHECK(c.workers >= 0, ValueError, "workers must be >= 0, got ", c.workers);
   CUDANET_CHECK(jpeg_available(), ValueError,
                 "JPEG data sets need libjpeg-turbo: this cudanet was built without TurboJPEG");
-  const Shape input = layers::model_input_shape(c.model);
-  CUDANET_CHECK(input.size() == 3 && input[0] == 3 && input[1] == input[2], ValueError, "model ",
-                c.model, " takes ", shape_str(input),
-                " samples; JPEG data sets need an RGB model (alexnet or alexnet-owt)");
+  // (Checks that the model takes RGB images before any file is read.)
+  ImageLoaderOptions lo = image_loader_options(c.model, c.batch_size, Device::cpu(),
+                                               static_cast<int>(c.workers), /*training=*/true);
   const Device device = resolve_device(c.device);
   Lists lists = load_lists(c);
   const std::int64_t num_classes = lists.train.num_classes();
@@ -162,20 +178,15 @@ TrainResult run_image_training(const TrainConfig& c, std::ostream& out) {
       make_optimizer(c, model->named_parameters(""), is_alexnet(c.model) ? 0.01 : 0.02);
   const LrSchedule schedule = make_schedule(c, optimizer->lr());
 
-  ImageLoaderOptions lo;
-  lo.batch_size = c.batch_size;
   lo.seed = c.seed;
   lo.device = device;
-  lo.workers = static_cast<int>(c.workers);
   lo.strict = c.strict;
-  lo.transform.crop = static_cast<int>(input[1]);
-  lo.transform.resize = std::max(256, lo.transform.crop);
   ImageLoader train_loader(lists.train, lo);
   std::unique_ptr<ImageLoader> val_loader;
   if (lists.validation.size() > 0) {
-    ImageLoaderOptions vo = lo;
-    vo.shuffle = false;
-    vo.transform.random = false;
+    ImageLoaderOptions vo = image_loader_options(c.model, c.batch_size, device,
+                                                 static_cast<int>(c.workers), /*training=*/false);
+    vo.strict = c.strict;
     val_loader = std::make_unique<ImageLoader>(lists.validation, vo);
   }
   out << "data: " << train_loader.workers() << " decoding threads, crop " << lo.transform.crop

@@ -20,6 +20,7 @@
 #include <iosfwd>
 #include <string>
 
+#include "train/image_loader.h"
 #include "train/trainer.h"
 
 namespace cudanet::train {
@@ -38,5 +39,13 @@ struct TopK {
   std::int64_t top5 = 0;
 };
 TopK count_topk(const Tensor& logits, const Tensor& labels);
+
+// The ImageLoader options for `model` (whose input must be a square RGB image: alexnet,
+// alexnet-owt; else ValueError): the shorter side resized to max(256, input side), then for
+// training a random crop and mirror in shuffled order, for evaluation the centre crop in order.
+ImageLoaderOptions image_loader_options(const std::string& model, std::int64_t batch_size,
+                                        Device device, int workers, bool training);
+// Loss, top-1 and top-5 of `model` over one pass of `loader` (Mode::kEval).
+EvalResult evaluate_images(layers::Sequential& model, ImageLoader& loader);
 
 }  // namespace cudanet::train
