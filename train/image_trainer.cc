@@ -161,7 +161,8 @@ TrainResult run_image_training(const TrainConfig& c, std::ostream& out) {
       << " train / " << lists.validation.size() << " validation images, " << num_classes
       << " classes), device " << device << ", backend " << layers::backend_name(c.backend)
       << ", batch " << c.batch_size << ", " << c.epochs << " epochs"
-      << (c.cuda_graph ? ", CUDA graph" : "") << "\n";
+      << (c.cuda_graph ? device.is_cuda() ? ", CUDA graph" : " (--cuda-graph: not on a CPU)" : "")
+      << "\n";
 
   Generator init_rng(c.seed);
   layers::ModelOptions mo;

@@ -166,8 +166,7 @@ void validate_config(const TrainConfig& c) {
   CUDANET_CHECK(c.optimizer == "sgd" || c.optimizer == "adam" || c.optimizer == "adamw", ValueError,
                 "unknown optimizer '", c.optimizer, "': expected sgd, adam or adamw");
   CUDANET_CHECK(c.patience == 0 || c.validation_size > 0 || !c.val_data.empty(), ValueError,
-                "--patience ", c.patience,
-                " stops on validation accuracy, but there is no "
+                "--patience ", c.patience, " stops on validation accuracy, but there is no ",
                 "validation set (--validation-size 0 and no --val)");
   CUDANET_CHECK(!c.cuda_graph || c.optimizer == "sgd", ValueError,
                 "--cuda-graph supports the sgd optimizer, not ", c.optimizer,
