@@ -285,15 +285,8 @@ TrainResult run_image_training(const TrainConfig& c, std::ostream& out) {
         ", ", static_cast<std::int64_t>(m.images_per_sec), " img/s",
         train_loader.skipped() > 0 ? detail::str(", ", train_loader.skipped(), " images skipped")
                                    : std::string()));
-    const bool stop =
-        c.patience > 0 && stopper.step(m.val_accuracy, epoch + 1) && stopper.should_stop();
-    if (!last_path.empty()) {
-      CheckpointInfo info{c.model, epoch + 1, {}};
-      if (c.patience > 0) stopper.save_state(info.extra);
-      save_checkpoint(last_path, *model, optimizer.get(), &dropout_rng, info);
-    }
-    if (stop) {
-      progress.message(detail::str("early stopping: no improvement for ", c.patience, " epochs"));
+    if (finish_epoch(c, epoch, m.val_accuracy, stopper, last_path, *model, *optimizer, dropout_rng,
+                     progress)) {
       result.stopped_early = true;
       break;
     }

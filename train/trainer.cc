@@ -193,6 +193,22 @@ TrainResult run_training(const TrainConfig& c, std::ostream& out) {
   }
 }
 
+bool finish_epoch(const TrainConfig& c, std::int64_t epoch, double val_accuracy,
+                  EarlyStopping& stopper, const std::string& last_path, layers::Sequential& model,
+                  Optimizer& optimizer, Generator& dropout_rng, ProgressReporter& progress) {
+  const bool stop =
+      c.patience > 0 && stopper.step(val_accuracy, epoch + 1) && stopper.should_stop();
+  if (!last_path.empty()) {
+    CheckpointInfo info{c.model, epoch + 1, {}};
+    if (c.patience > 0) stopper.save_state(info.extra);
+    save_checkpoint(last_path, model, &optimizer, &dropout_rng, info);
+  }
+  if (stop) {
+    progress.message(detail::str("early stopping: no improvement for ", c.patience, " epochs"));
+  }
+  return stop;
+}
+
 ConfiguredStep make_train_step(const TrainConfig& c, layers::Sequential& model,
                                Optimizer& optimizer, Device device) {
   ConfiguredStep s;
@@ -364,15 +380,8 @@ TrainResult train_model(const TrainConfig& c, std::ostream& out) {
         val.samples > 0 ? detail::str("val loss ", m.val_loss, " acc ", m.val_accuracy * 100, "%")
                         : std::string("no validation set"),
         ", ", static_cast<std::int64_t>(m.images_per_sec), " img/s"));
-    const bool stop =
-        c.patience > 0 && stopper.step(m.val_accuracy, epoch + 1) && stopper.should_stop();
-    if (!last_path.empty()) {
-      CheckpointInfo info{c.model, epoch + 1, {}};
-      if (c.patience > 0) stopper.save_state(info.extra);
-      save_checkpoint(last_path, *model, optimizer.get(), &dropout_rng, info);
-    }
-    if (stop) {
-      progress.message(detail::str("early stopping: no improvement for ", c.patience, " epochs"));
+    if (finish_epoch(c, epoch, m.val_accuracy, stopper, last_path, *model, *optimizer, dropout_rng,
+                     progress)) {
       result.stopped_early = true;
       break;
     }

@@ -105,7 +105,16 @@ LrSchedule make_schedule(const TrainConfig& config, double base_lr);
 Device resolve_device(const std::string& name);
 
 class AnomalyDetector;
+class EarlyStopping;
+class ProgressReporter;
 class TrainStep;
+
+// The end of an epoch in both trainers, after its metrics: with config.patience, feeds `stopper`
+// the validation accuracy; writes the checkpoint (with the stopper's state) when `last_path` is
+// not empty; returns whether training stops early (and says so through `progress`).
+bool finish_epoch(const TrainConfig& config, std::int64_t epoch, double val_accuracy,
+                  EarlyStopping& stopper, const std::string& last_path, layers::Sequential& model,
+                  Optimizer& optimizer, Generator& dropout_rng, ProgressReporter& progress);
 
 // The training step both trainers run: `config`'s gradient clipping, a CUDA graph with
 // config.cuda_graph on a GPU (eager on the CPU), and with config.detect_anomaly the detector the

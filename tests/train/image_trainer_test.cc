@@ -103,13 +103,10 @@ TEST(ImageTrainer, AlexNetOwtSmokeTestOnTheCpuWithCheckpointAndResume) {
   EXPECT_TRUE(std::filesystem::exists(d.file("m/summary.json")));
 }
 
-// The options the in-memory trainer has work on JPEG data too: --patience stops when validation
-// top-1 stops improving (here it cannot: a learning rate of 1e-30), --layer-backends is applied
-// (an unknown layer is an error), and without a validation set the output says so (and
-// --patience, which needs one, is refused).
-TEST(ImageTrainer, EarlyStoppingLayerBackendsAndNoValidationSet) {
-  if (!jpeg_available()) GTEST_SKIP() << "built without libjpeg-turbo";
-  TempDir d;
+// An ImageFolder of 2 classes x 2 images (64 x 64) in d, and a quiet one-epoch alexnet-owt run on
+// it on the CPU: batches of 2, one image held out, a constant learning rate without momentum or
+// weight decay.
+TrainConfig tiny_alexnet_owt(TempDir& d) {
   SyntheticFolderOptions so;
   so.classes = 2;
   so.per_class = 2;
@@ -119,16 +116,28 @@ TEST(ImageTrainer, EarlyStoppingLayerBackendsAndNoValidationSet) {
   c.model = "alexnet-owt";
   c.data = "imagefolder:" + d.file("data");
   c.device = "cpu";
-  c.epochs = 4;
+  c.epochs = 1;
   c.batch_size = 2;
   c.validation_size = 1;
   c.workers = 1;
   c.schedule = "constant";
-  c.lr = 1e-30;
   c.momentum = 0;
   c.weight_decay = 0;
-  c.patience = 1;
   c.quiet = true;
+  return c;
+}
+
+// The options the in-memory trainer has work on JPEG data too: --patience stops when validation
+// top-1 stops improving (here it cannot: a learning rate of 1e-30), --layer-backends is applied
+// (an unknown layer is an error), and without a validation set the output says so (and
+// --patience, which needs one, is refused).
+TEST(ImageTrainer, EarlyStoppingLayerBackendsAndNoValidationSet) {
+  if (!jpeg_available()) GTEST_SKIP() << "built without libjpeg-turbo";
+  TempDir d;
+  TrainConfig c = tiny_alexnet_owt(d);
+  c.epochs = 4;
+  c.lr = 1e-30;
+  c.patience = 1;
   std::ostringstream out;
   const TrainResult r = run_training(c, out);
   EXPECT_TRUE(r.stopped_early) << out.str();
@@ -151,25 +160,9 @@ TEST(ImageTrainer, EarlyStoppingLayerBackendsAndNoValidationSet) {
 TEST(ImageTrainer, DetectAnomalyNamesTheFirstNonFiniteTensor) {
   if (!jpeg_available()) GTEST_SKIP() << "built without libjpeg-turbo";
   TempDir d;
-  SyntheticFolderOptions so;
-  so.classes = 2;
-  so.per_class = 2;
-  so.width = so.height = 64;
-  write_synthetic_imagefolder(d.file("data"), so);
-  TrainConfig c;
-  c.model = "alexnet-owt";
-  c.data = "imagefolder:" + d.file("data");
-  c.device = "cpu";
-  c.epochs = 1;
-  c.batch_size = 2;
-  c.validation_size = 1;
-  c.workers = 1;
-  c.schedule = "constant";
+  TrainConfig c = tiny_alexnet_owt(d);
   c.lr = 1e38;  // the weights overflow float32 within the first steps
-  c.momentum = 0;
-  c.weight_decay = 0;
   c.detect_anomaly = true;
-  c.quiet = true;
   std::ostringstream out;
   try {
     run_training(c, out);
