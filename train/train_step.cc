@@ -76,9 +76,11 @@ StepOutput TrainStep::graphed(const Tensor& images, const Tensor& labels) {
     cuda::StreamGuard guard(stream_);
     bool static_shape = !static_images_.defined() || (images.shape() == static_images_.shape() &&
                                                       labels.shape() == static_labels_.shape());
-    if (!static_shape && !graph_.ready() && captures_ == 0) {
-      // Nothing captured yet: the graph takes the newest shape (a short first batch must not
-      // leave every full batch eager), and the warm-up starts again on it.
+    if (!static_shape && !graph_.ready() && captures_ == 0 &&
+        images.shape()[0] > static_images_.shape()[0]) {
+      // Nothing captured yet and a larger batch: the graph takes its shape (a short first batch
+      // must not leave every full batch eager), and the warm-up starts again on it. A smaller
+      // one (an epoch's partial last batch) runs eagerly and keeps the warm-up count.
       static_images_ = Tensor::empty(images.shape(), images.dtype(), device);
       static_labels_ = Tensor::empty(labels.shape(), labels.dtype(), device);
       eager_on_static_ = 0;

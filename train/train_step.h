@@ -12,9 +12,10 @@
 //    `warmup` steps run eagerly on those buffers, which fills the caching allocator with every
 //    block the step needs and lets libraries pick their algorithms; the next step is captured and
 //    every later one replays the graph: no allocation, no launch overhead, zero cudaMalloc.
-//    Until the first capture, a batch of a new shape restarts the warm-up on that shape (so a
-//    short first batch does not fix the graph's shape); after it, other shapes (a partial last
-//    batch) run eagerly.
+//    Until the first capture, a larger batch restarts the warm-up on its shape (so a short first
+//    batch does not fix the graph's shape); smaller batches (an epoch's partial last batch, even
+//    before the capture, when an epoch has no more full batches than the warm-up) and, after
+//    the capture, other shapes run eagerly.
 //  - The graph's temporaries were freed back to the step stream's pool during capture; work on
 //    that stream between replays may reuse them, which is safe because the stream orders it
 //    before or after a whole replay and no temporary lives from one replay to the next (the same

@@ -2,11 +2,15 @@
 the GPU, out-of-memory as MemoryError, training on the GPU. (The op tests in test_ops.py also run
 on "cuda".) Skipped with the reason where no GPU can be used."""
 
+import os
+
 import numpy as np
 import pytest
 
 import cudanet
 from oracle import torch
+
+FASHION = cudanet.data.FASHION_MNIST_DIR
 
 pytestmark = pytest.mark.gpu
 
@@ -87,3 +91,21 @@ def test_fit_on_the_gpu_lowers_the_loss(rng):
     h = cudanet.fit(model, ds, epochs=8, batch_size=32, device="cuda", out=None)
     assert np.mean(h["loss"][-8:]) < 0.7 * np.mean(h["loss"][:8])
     assert model.parameters()[0].value.device == "cuda:0"
+
+
+@pytest.mark.skipif(not os.path.exists(os.path.join(FASHION, "train-images-idx3-ubyte.gz")),
+                    reason=f"Fashion-MNIST not in {FASHION}")
+def test_cuda_graph_training_matches_eager_training(capfd):
+    # Two epochs of 4 full batches and a partial one, no validation between them: the second
+    # epoch's capture frees the loader's tensors the partial batch used (train/train_step.h).
+    def run(**extra):
+        return cudanet.train(model="lenet5", epochs=2, train_limit=300, validation_size=0,
+                             batch_size=64, device="cuda", seed=2, deterministic=True,
+                             quiet=True, **extra)
+
+    eager = run()
+    graphed = run(cuda_graph=True)
+    assert "CUDA graph: 2 captures" in capfd.readouterr().out
+    for e, g in zip(eager["epochs"], graphed["epochs"]):
+        assert g["train_loss"] == pytest.approx(e["train_loss"], rel=1e-5)
+    assert graphed["test_accuracy"] == pytest.approx(eager["test_accuracy"], abs=1e-3)

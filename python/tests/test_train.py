@@ -114,6 +114,17 @@ def test_deterministic_training_is_bitwise_repeatable_and_resumes_exactly(tmp_pa
     assert not cudanet.deterministic()  # the run's setting does not leak out
 
 
+def test_cuda_graph_options_are_checked_before_training():
+    # A graph replays SGD steps with nothing read on the host; the JPEG pipeline's options are
+    # not for Fashion-MNIST. Each is a ValueError naming the option, before any data loads.
+    for bad in ({"cuda_graph": True, "optimizer": "adam"},
+                {"cuda_graph": True, "clip_grad_norm": 1.0},
+                {"workers": 4},
+                {"patience": 2, "validation_size": 0}):
+        with pytest.raises(ValueError):
+            cudanet.train(model="lenet5", epochs=1, quiet=True, **bad)
+
+
 def test_process_wide_switches_round_trip():
     for on in (True, False):
         cudanet.set_deterministic(on)

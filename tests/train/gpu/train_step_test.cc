@@ -236,6 +236,24 @@ TEST(TrainStep, AShortFirstBatchDoesNotKeepFullBatchesEager) {
   EXPECT_EQ(n.sgd->steps(), 6);
 }
 
+// Epochs of two full batches and a partial one, with a warm-up of 2 steps: the partial batch at
+// the end of the first epoch must not restart the warm-up (the graph would never be captured),
+// and the second epoch's first full batch captures.
+TEST(TrainStep, APartialLastBatchBeforeTheCaptureKeepsTheWarmup) {
+  CUDANET_REQUIRE_GPU();
+  if (cuda::caching_disabled(0)) GTEST_SKIP() << "caching bypassed (CUDANET_NO_CACHING)";
+  Net n = make_net("lenet5", 10);
+  TrainStep step(*n.model, *n.sgd, {true, 2});
+  const Data full = batch("lenet5", 8, 10, 6), partial = batch("lenet5", 3, 10, 7);
+  for (int epoch = 0; epoch < 2; ++epoch) {
+    for (const Data* d : {&full, &full, &partial}) {
+      EXPECT_TRUE(std::isfinite(step.run(d->images, d->labels).loss.item()));
+    }
+  }
+  EXPECT_EQ(step.captures(), 1);
+  EXPECT_EQ(step.replays(), 2);  // the second epoch's full batches
+}
+
 TEST(TrainStep, ZeroDeviceMallocsPerStepAfterWarmup) {
   CUDANET_REQUIRE_GPU();
   CUDANET_SKIP_SLOW_ON_EMULATOR();
