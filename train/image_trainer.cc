@@ -151,10 +151,10 @@ TrainResult run_image_training(const TrainConfig& c, std::ostream& out) {
   CUDANET_CHECK(c.workers >= 0, ValueError, "workers must be >= 0, got ", c.workers);
   CUDANET_CHECK(jpeg_available(), ValueError,
                 "JPEG data sets need libjpeg-turbo: this cudanet was built without TurboJPEG");
-  // (Checks that the model takes RGB images before any file is read.)
-  ImageLoaderOptions lo = image_loader_options(c.model, c.batch_size, Device::cpu(),
-                                               static_cast<int>(c.workers), /*training=*/true);
   const Device device = resolve_device(c.device);
+  // (Checks that the model takes RGB images before any file is read.)
+  ImageLoaderOptions lo = image_loader_options(c.model, c.batch_size, device,
+                                               static_cast<int>(c.workers), /*training=*/true);
   Lists lists = load_lists(c);
   const std::int64_t num_classes = lists.train.num_classes();
   out << "cudanet train: " << c.model << " on " << c.data << " (" << lists.train.size()
@@ -180,7 +180,6 @@ TrainResult run_image_training(const TrainConfig& c, std::ostream& out) {
   const LrSchedule schedule = make_schedule(c, optimizer->lr());
 
   lo.seed = c.seed;
-  lo.device = device;
   lo.strict = c.strict;
   ImageLoader train_loader(lists.train, lo);
   std::unique_ptr<ImageLoader> val_loader;

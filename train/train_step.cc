@@ -1,7 +1,5 @@
 #include "train/train_step.h"
 
-#include <cstring>
-
 #include "core/cuda_allocator.h"
 #include "core/cuda_runtime.h"
 #include "core/nvtx.h"
@@ -10,14 +8,20 @@
 
 namespace cudanet::train {
 
-TrainStep::TrainStep(layers::Sequential& model, Optimizer& optimizer, TrainStepOptions options)
-    : model_(model), optimizer_(optimizer), options_(options) {
-  CUDANET_CHECK(!options_.use_graph || std::strcmp(optimizer.type(), "sgd") == 0, ValueError,
-                "--cuda-graph supports the sgd optimizer, not ", optimizer.type());
-  CUDANET_CHECK(!options_.use_graph || (options_.clip_grad_norm == 0 && !options_.anomaly),
-                ValueError,
+void check_graph_step_options(const std::string& optimizer, double clip_grad_norm, bool anomaly) {
+  CUDANET_CHECK(optimizer == "sgd", ValueError, "--cuda-graph supports the sgd optimizer, not ",
+                optimizer, " (Adam's bias correction changes every step)");
+  CUDANET_CHECK(clip_grad_norm == 0 && !anomaly, ValueError,
                 "--cuda-graph cannot clip gradients or detect anomalies (both read values on the "
                 "host); drop one of them");
+}
+
+TrainStep::TrainStep(layers::Sequential& model, Optimizer& optimizer, TrainStepOptions options)
+    : model_(model), optimizer_(optimizer), options_(options) {
+  if (options_.use_graph) {
+    check_graph_step_options(optimizer.type(), options_.clip_grad_norm,
+                             options_.anomaly != nullptr);
+  }
   CUDANET_CHECK(options_.warmup >= 1, ValueError, "TrainStep: warmup must be >= 1, got ",
                 options_.warmup);
 }

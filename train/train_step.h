@@ -44,6 +44,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "core/stream.h"
 #include "layers/loss.h"
@@ -66,6 +67,11 @@ struct TrainStepOptions {
   double clip_grad_norm = 0;           // clip the global gradient norm (0: off)
   AnomalyDetector* anomaly = nullptr;  // checks every layer's values (train/anomaly.h)
 };
+
+// Throws ValueError unless a CUDA graph can replay such steps: the sgd optimizer (`optimizer`:
+// its name, as Optimizer::type() gives it), no gradient clipping, no anomaly detection. Checked
+// by TrainStep and, before a run starts, by the trainer's validate_config.
+void check_graph_step_options(const std::string& optimizer, double clip_grad_norm, bool anomaly);
 
 struct StepOutput {
   Tensor logits;

@@ -168,12 +168,7 @@ void validate_config(const TrainConfig& c) {
   CUDANET_CHECK(c.patience == 0 || c.validation_size > 0 || !c.val_data.empty(), ValueError,
                 "--patience ", c.patience, " stops on validation accuracy, but there is no ",
                 "validation set (--validation-size 0 and no --val)");
-  CUDANET_CHECK(!c.cuda_graph || c.optimizer == "sgd", ValueError,
-                "--cuda-graph supports the sgd optimizer, not ", c.optimizer,
-                " (Adam's bias correction changes every step)");
-  CUDANET_CHECK(!c.cuda_graph || (c.clip_grad_norm == 0 && !c.detect_anomaly), ValueError,
-                "--cuda-graph cannot clip gradients or detect anomalies (both read values on the "
-                "host); drop one of them");
+  if (c.cuda_graph) check_graph_step_options(c.optimizer, c.clip_grad_norm, c.detect_anomaly);
   make_schedule(c, c.lr > 0 ? c.lr : 0.02);
   if (c.device != "auto") Device::parse(c.device);
 }

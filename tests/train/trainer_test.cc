@@ -13,6 +13,7 @@
 #include "train/checkpoint.h"
 #include "train/fashion_mnist.h"
 #include "train/metrics.h"
+#include "train/train_step.h"
 
 namespace cudanet::train {
 namespace {
@@ -166,6 +167,16 @@ TEST(Trainer, RejectsBadConfigurationsAndForeignCheckpoints) {
   c.clip_grad_norm = 0;
   c.detect_anomaly = true;
   EXPECT_THROW(run_training(c, out), ValueError);
+  // TrainStep checks the same on its own (the C++ and Python APIs build it directly).
+  {
+    Generator g(1);
+    auto model = layers::make_model("lenet5", g);
+    TrainConfig adam = small_config(dir);
+    adam.optimizer = "adam";
+    auto optimizer = make_optimizer(adam, model->named_parameters(""));
+    EXPECT_THROW(TrainStep(*model, *optimizer, {true}), ValueError);
+    EXPECT_NO_THROW(TrainStep(*model, *optimizer, {false}));
+  }
   // The JPEG pipeline's options are not for Fashion-MNIST.
   c = small_config(dir);
   c.val_data = "imagefolder:/tmp";
