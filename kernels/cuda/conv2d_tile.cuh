@@ -100,14 +100,14 @@ __device__ __forceinline__ void multiply_step(const T (&as)[Cfg::BK][Cfg::kAsLd]
                                               T (&acc)[Cfg::TM][Cfg::TN]) {
   if constexpr (Cfg::kVectorOperands) {
     static_assert(sizeof(T) == 4, "vector operands are float4 loads");
-    const int row0 = (t / Cfg::kThreadsN) * 4, col0 = (t % Cfg::kThreadsN) * 4;
+    // Each group of four starts at acc_row(t, 4h) / acc_col(t, 4h) and is consecutive.
     float b[2][4];
-    load4(&bs[kk][col0], b[0]);
-    load4(&bs[kk][Cfg::kColHalf + col0], b[1]);
+    load4(&bs[kk][Cfg::acc_col(t, 0)], b[0]);
+    load4(&bs[kk][Cfg::acc_col(t, 4)], b[1]);
 #pragma unroll
     for (int h = 0; h < 2; ++h) {  // A in two halves: fewer operands live at once
       float a[4];
-      load4(&as[kk][h * Cfg::kRowHalf + row0], a);
+      load4(&as[kk][Cfg::acc_row(t, 4 * h)], a);
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
 #pragma unroll
