@@ -508,14 +508,9 @@ if ((build_rc == 0)) && want ncu 100; then
   if ! command -v ncu >/dev/null 2>&1; then
     ncu_md="ncu not found"
   else
-    base=gpu__time_duration.sum,sm__throughput.avg.pct_of_peak_sustained_elapsed
-    base+=,gpu__compute_memory_throughput.avg.pct_of_peak_sustained_elapsed
-    base+=,launch__registers_per_thread
-    more=sm__pipe_fma_cycles_active.avg.pct_of_peak_sustained_active
-    more+=,sm__warps_active.avg.pct_of_peak_sustained_active
-    more+=,sm__sass_thread_inst_executed_op_ffma_pred_on.sum
-    for metrics in "$base,$more" "$base"; do
+    for set in all basic; do
       (($(remaining) > 30)) || break
+      metrics=$(python3 "$root/tools/ncu_summary.py" --print-metrics "$set")
       log "ncu: an AlexNet step, batch 128, native kernels (metrics: ${metrics//,/ })"
       step timeout "$(cap 150)" ncu --csv --page details --print-units base --metrics "$metrics" \
         --launch-count 300 "$build/tools/cudanet" profile --model alexnet --batch-size 128 \

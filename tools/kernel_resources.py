@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the repository
 REGISTERS_PER_SM = 65536
 REGISTER_ALLOCATION_UNIT = 256  # registers, per warp
 MAX_WARPS_PER_SM = 64
@@ -42,14 +43,14 @@ def warps_by_registers(registers: int) -> int:
     return min(MAX_WARPS_PER_SM, REGISTERS_PER_SM // max(per_warp, 1))
 
 
-def ptxas_command(entry: dict, out_dir: str) -> list[str]:
+def ptxas_command(entry: dict, out_dir: str, source: str) -> list[str]:
     args = shlex.split(entry["command"]) if "command" in entry else list(entry["arguments"])
     # Through ccache when there is one: it keeps ptxas's report with the object file.
     if os.path.basename(args[0]) != "ccache" and shutil.which("ccache"):
         args = [shutil.which("ccache")] + args
     if "-o" in args:
         i = args.index("-o")
-        args[i + 1] = os.path.join(out_dir, os.path.basename(entry["file"]) + ".o")
+        args[i + 1] = os.path.join(out_dir, source.replace(os.sep, "_") + ".o")  # one per file
     return args + ["-Xptxas=-v"]
 
 
@@ -69,9 +70,9 @@ def parse(text: str, source: str) -> list[dict]:
     return [k for k in kernels if "registers" in k]
 
 
-def compile_one(entry: dict, root: str, out_dir: str) -> tuple[list[dict], str]:
-    source = os.path.relpath(entry["file"], root)
-    result = subprocess.run(ptxas_command(entry, out_dir), cwd=entry["directory"],
+def compile_one(entry: dict, out_dir: str) -> tuple[list[dict], str]:
+    source = os.path.relpath(entry["file"], ROOT)
+    result = subprocess.run(ptxas_command(entry, out_dir, source), cwd=entry["directory"],
                             capture_output=True, text=True)
     if result.returncode != 0:
         return [], f"{source}: compile failed:\n{result.stderr[-2000:]}"
@@ -128,16 +129,10 @@ def main() -> int:
         print(f"kernel_resources: no .cu files in {database}: not a CUDA build "
               "(an emulated build compiles no device code)", file=sys.stderr)
         return 2
-    root = os.path.commonpath([e["file"] for e in entries if "/tests/" not in e["file"]] or
-                              [e["file"] for e in entries])
-    root = os.path.dirname(root) if os.path.isfile(root) else root
-    while root != "/" and not os.path.isfile(os.path.join(root, "CMakeLists.txt")):
-        root = os.path.dirname(root)
-
     kernels, errors = [], []
     with tempfile.TemporaryDirectory() as out_dir, \
             concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        for found, error in pool.map(lambda e: compile_one(e, root, out_dir), entries):
+        for found, error in pool.map(lambda e: compile_one(e, out_dir), entries):
             kernels += found
             if error:
                 errors.append(error)

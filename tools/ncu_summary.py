@@ -2,6 +2,7 @@
 """Nsight Compute's CSV (ncu --csv --page details --metrics ...) as Markdown tables.
 
   tools/ncu_summary.py NCU_OUTPUT [--title TEXT]
+  tools/ncu_summary.py --print-metrics all|basic   (the lists to give ncu --metrics)
 
 NCU_OUTPUT is what ncu printed: its `==PROF==` lines, the profiled program's own output, then the
 CSV, one row per kernel launch and metric ("ID", ..., "Kernel Name", ..., "Block Size",
@@ -21,16 +22,23 @@ from collections import OrderedDict
 
 from kernel_resources import short  # the same kernel names as the ptxas table
 
-# What the device check asks ncu for (tools/device_check.sh), in the columns' order.
+# The metrics the device check asks ncu for (tools/device_check.sh takes the lists from
+# --print-metrics), in the columns' order. "basic" ones are the fallback when this ncu does not
+# know one of the others.
 DURATION = "gpu__time_duration.sum"
-COLUMNS = [  # (metric, column title, format)
-    ("sm__throughput.avg.pct_of_peak_sustained_elapsed", "SM %", "{:.0f}"),
-    ("gpu__compute_memory_throughput.avg.pct_of_peak_sustained_elapsed", "memory %", "{:.0f}"),
-    ("sm__pipe_fma_cycles_active.avg.pct_of_peak_sustained_active", "FMA pipe %", "{:.0f}"),
-    ("sm__warps_active.avg.pct_of_peak_sustained_active", "warps active %", "{:.0f}"),
-    ("launch__registers_per_thread", "registers", "{:.0f}"),
+COLUMNS = [  # (metric, column title, format, basic)
+    ("sm__throughput.avg.pct_of_peak_sustained_elapsed", "SM %", "{:.0f}", True),
+    ("gpu__compute_memory_throughput.avg.pct_of_peak_sustained_elapsed", "memory %", "{:.0f}",
+     True),
+    ("sm__pipe_fma_cycles_active.avg.pct_of_peak_sustained_active", "FMA pipe %", "{:.0f}", False),
+    ("sm__warps_active.avg.pct_of_peak_sustained_active", "warps active %", "{:.0f}", False),
+    ("launch__registers_per_thread", "registers", "{:.0f}", True),
 ]
 FFMA = "sm__sass_thread_inst_executed_op_ffma_pred_on.sum"  # FP32 FMAs: 2 FLOPs each
+METRICS = {
+    "all": [DURATION] + [c[0] for c in COLUMNS] + [FFMA],
+    "basic": [DURATION] + [c[0] for c in COLUMNS if c[3]],
+}
 TO_MICROSECONDS = {"nsecond": 1e-3, "ns": 1e-3, "usecond": 1.0, "us": 1.0, "msecond": 1e3,
                    "ms": 1e3, "second": 1e6, "s": 1e6}
 
@@ -87,7 +95,7 @@ def summarise(launches: list[dict], title: str) -> str:
     for g in groups.values():
         us = sum(l["metrics"][DURATION] for l in g["launches"])
         g["metrics"][DURATION] = us
-        for metric, _, _ in COLUMNS:
+        for metric, _, _, _ in COLUMNS:
             pairs = [(l["metrics"][metric], l["metrics"][DURATION]) for l in g["launches"]
                      if metric in l["metrics"]]
             if pairs and sum(w for _, w in pairs) > 0:
@@ -95,7 +103,7 @@ def summarise(launches: list[dict], title: str) -> str:
         ffma = [l["metrics"][FFMA] for l in g["launches"] if FFMA in l["metrics"]]
         if len(ffma) == len(g["launches"]):
             g["metrics"][FFMA] = sum(ffma)
-    heads = [title for _, title, _ in COLUMNS]
+    heads = [title for _, title, _, _ in COLUMNS]
     out = [f"### {title}", "",
            f"{len(launches)} kernel launches, {total / 1e3:.2f} ms in all (ncu serialises and "
            "replays each launch: these are per-kernel figures, not a timeline).", "",
@@ -105,7 +113,7 @@ def summarise(launches: list[dict], title: str) -> str:
         us = g["metrics"][DURATION]
         out.append(f"| `{name}` | {len(g['launches'])} | {us / 1e3:.3f} | "
                    f"{100 * us / total:.1f}% | "
-                   + " | ".join(cell(g["metrics"].get(m), f) for m, _, f in COLUMNS)
+                   + " | ".join(cell(g["metrics"].get(m), f) for m, _, f, _ in COLUMNS)
                    + f" | {cell(gflops(g), '{:.0f}')} |")
     out += ["", "<details><summary>Every launch</summary>", "",
             "| # | kernel | grid | block | time (us) | " + " | ".join(heads) + " |",
@@ -113,16 +121,23 @@ def summarise(launches: list[dict], title: str) -> str:
     for i, l in enumerate(launches):
         out.append(f"| {i} | `{short(l['name'])}` | {l['grid']} | {l['block']} | "
                    f"{l['metrics'][DURATION]:.1f} | "
-                   + " | ".join(cell(l["metrics"].get(m), f) for m, _, f in COLUMNS) + " |")
+                   + " | ".join(cell(l["metrics"].get(m), f) for m, _, f, _ in COLUMNS) + " |")
     out += ["", "</details>"]
     return "\n".join(out) + "\n"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("ncu_output")
+    parser.add_argument("ncu_output", nargs="?")
     parser.add_argument("--title", default="Nsight Compute")
+    parser.add_argument("--print-metrics", choices=sorted(METRICS),
+                        help="print the metrics to pass to ncu --metrics, and exit")
     args = parser.parse_args()
+    if args.print_metrics:
+        print(",".join(METRICS[args.print_metrics]))
+        return 0
+    if args.ncu_output is None:
+        parser.error("NCU_OUTPUT is needed (or --print-metrics)")
     try:
         with open(args.ncu_output, errors="replace") as f:
             launches = read_launches(f.read())

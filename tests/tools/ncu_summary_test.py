@@ -45,6 +45,17 @@ class NcuSummaryTest(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("no CSV header", r.stderr)
 
+    def test_metric_lists_for_ncu(self):
+        lists = {}
+        for name in ("all", "basic"):
+            out = subprocess.run([sys.executable, SCRIPT, "--print-metrics", name],
+                                 capture_output=True, text=True, check=True).stdout.strip()
+            lists[name] = out.split(",")
+        self.assertEqual(lists["all"][0], ncu_summary.DURATION)
+        self.assertIn(ncu_summary.FFMA, lists["all"])
+        self.assertLess(set(lists["basic"]), set(lists["all"]))  # a strict subset
+        self.assertNotIn(ncu_summary.FFMA, lists["basic"])
+
     def test_short_names(self):
         self.assertEqual(ncu_summary.short(
             "void ns::(anonymous namespace)::k<float, ns::detail::Cfg<4>>(const T1 *, int)"),
