@@ -59,7 +59,6 @@ struct State {
   std::map<std::uintptr_t, Allocation> allocations;
   std::size_t device_bytes = 0;
   int access_depth = 0;
-  int active_captures = 0;
   std::set<cudaStream_t> capturing;  // the streams whose capture is under way
   std::uint64_t captures_begun = 0;
   cudaError_t sticky = cudaSuccess;
@@ -350,7 +349,7 @@ cudaError_t enqueue(cudaStream_t stream, Operation op) {
       if (!stream->invalidated) stream->captured.push_back(std::move(op));
       return cudaSuccess;
     }
-    if (stream == nullptr && s.active_captures > 0) {
+    if (stream == nullptr && !s.capturing.empty()) {
       // The legacy default stream synchronises with every blocking stream, a capturing one
       // included: CUDA refuses the operation.
       return cudaErrorStreamCaptureImplicit;
@@ -545,7 +544,7 @@ cudaError_t cudaDeviceSynchronize() {
   }
   CUDAEMU_STICKY();
   std::lock_guard<std::mutex> lock(state().mutex);
-  if (state().active_captures > 0) {
+  if (!state().capturing.empty()) {
     // Synchronising with a stream under capture is illegal, and invalidates its capture.
     for (cudaStream_t s : state().capturing) s->invalidated = true;
     return fail(cudaErrorStreamCaptureUnsupported);
@@ -610,7 +609,7 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
   if (stream == nullptr) return fail(cudaErrorInvalidResourceHandle);
   {
     std::lock_guard<std::mutex> lock(state().mutex);
-    if (state().capturing.erase(stream) != 0) --state().active_captures;
+    state().capturing.erase(stream);
   }
   delete stream;
   return cudaSuccess;
@@ -644,7 +643,6 @@ cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode) {
   stream->invalidated = false;
   stream->captured.clear();
   stream->capture_id = ++state().captures_begun;
-  ++state().active_captures;
   state().capturing.insert(stream);
   return cudaSuccess;
 }
@@ -655,7 +653,6 @@ cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
   *graph = nullptr;
   if (!stream->capturing) return fail(cudaErrorIllegalState);
   stream->capturing = false;
-  --state().active_captures;
   state().capturing.erase(stream);
   if (stream->invalidated) {
     stream->captured.clear();
