@@ -12,9 +12,34 @@ if(CUDAEMU_HAVE_MARCH_NATIVE)
   set(CUDAEMU_ARCH_FLAGS -march=native)
 endif()
 
+# The data-race checker (src/racecheck.cc, CUDAEMU_RACECHECK=1 at run time) watches the loads and
+# stores of the rewritten .cu files: they are compiled with ThreadSanitizer's instrumentation, whose
+# calls the emulator answers (ThreadSanitizer's runtime is not linked). Off under AddressSanitizer,
+# which cannot be combined with it; unchecked code costs a call per access that returns at once.
+set(_saved_try_type "${CMAKE_TRY_COMPILE_TARGET_TYPE}")
+set(CMAKE_TRY_COMPILE_TARGET_TYPE STATIC_LIBRARY)  # compiled, never linked with the flag
+check_cxx_compiler_flag(-fsanitize=thread CUDAEMU_HAVE_TSAN_FLAG)
+set(CMAKE_TRY_COMPILE_TARGET_TYPE "${_saved_try_type}")
+set(_racecheck_default OFF)
+if(CUDAEMU_HAVE_TSAN_FLAG AND NOT CMAKE_CXX_FLAGS MATCHES "sanitize=address"
+   AND NOT CUDANET_SANITIZE MATCHES "address")
+  set(_racecheck_default ON)
+endif()
+option(CUDAEMU_RACECHECK "Instrument emulated kernels for cudaemu's data-race checker"
+       ${_racecheck_default})
+set(CUDAEMU_INSTRUMENT_FLAGS "")
+if(CUDAEMU_RACECHECK)
+  # -g1: line tables, so that a report can name the function and line of the racing access.
+  set(CUDAEMU_INSTRUMENT_FLAGS -fsanitize=thread -g1)
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    list(APPEND CUDAEMU_INSTRUMENT_FLAGS --param=tsan-instrument-func-entry-exit=0)
+  endif()
+endif()
+
 # One shared library: the library and the test programs must see one allocation table.
 add_library(cudaemu SHARED
-  ${CUDAEMU_DIR}/src/runtime.cc ${CUDAEMU_DIR}/src/scheduler.cc ${CUDAEMU_DIR}/src/cublas.cc
+  ${CUDAEMU_DIR}/src/runtime.cc ${CUDAEMU_DIR}/src/scheduler.cc ${CUDAEMU_DIR}/src/racecheck.cc
+  ${CUDAEMU_DIR}/src/cublas.cc
   ${CUDAEMU_DIR}/src/cudnn.cc ${CUDAEMU_DIR}/src/cudnn_algo.cc ${CUDAEMU_DIR}/src/cudnn_conv.cc
   ${CUDAEMU_DIR}/src/cudnn_ops.cc ${CUDAEMU_DIR}/src/cudnn_norm.cc)
 target_include_directories(cudaemu SYSTEM PUBLIC $<BUILD_INTERFACE:${CUDAEMU_DIR}/include>)
@@ -41,6 +66,7 @@ function(cudanet_cuda_sources target)
     # becomes one instruction instead of a libm call (the emulator runs where it is built; ISO
     # C++ mode still contracts nothing else into FMAs).
     set_source_files_properties("${_out}" TARGET_DIRECTORY ${target} PROPERTIES
-                                COMPILE_OPTIONS "-Wno-unknown-pragmas;${CUDAEMU_ARCH_FLAGS}")
+                                COMPILE_OPTIONS
+                                "-Wno-unknown-pragmas;${CUDAEMU_ARCH_FLAGS};${CUDAEMU_INSTRUMENT_FLAGS}")
   endforeach()
 endfunction()

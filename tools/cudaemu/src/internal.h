@@ -46,6 +46,33 @@ class Access {
 // empty string, or what went wrong (a divergent barrier, a deadlock, a misused collective).
 std::string run_grid(dim3 grid, dim3 block, const std::function<void()>& body);
 
+// ---- The data-race checker (racecheck.cc) -------------------------------------------------------
+struct RaceShadow;  // what the checker knows of the memory the launch accessed
+// The fiber it watches, kept up to date by the scheduler while a checked kernel runs.
+struct RaceThread {
+  RaceShadow* shadow = nullptr;
+  std::uintptr_t stack = 0;        // the fiber's stack (its locals are its own)
+  std::uint32_t block = 0;         // serial of the running block, counted per host thread
+  std::uint32_t launch_first = 0;  // serial of the launch's first block
+  std::uint32_t thread = 0;        // linear index in the block
+  const std::uint64_t* block_generation = nullptr;  // barriers the block has passed
+  const std::uint64_t* warp_generation = nullptr;   // barriers the thread's warp has passed
+  dim3 block_dim;
+  bool reported = false;  // one report per launch
+};
+// Non-null while a thread of a checked kernel runs on this host thread.
+extern thread_local RaceThread* t_race __attribute__((tls_model("initial-exec")));
+// Whether launches are checked now (cudaemu::set_racecheck, CUDAEMU_RACECHECK=1).
+bool racecheck_on();
+// Serials for a new launch's blocks (begin_launch) and for each block (begin_block).
+void race_begin_launch(RaceThread& t);
+void race_begin_block(RaceThread& t);
+
+constexpr std::size_t kFiberStackBytes = 256 * 1024;
+
+// The allocation (cudaMalloc or cudaHostAlloc) holding p: its base and size.
+bool allocation_of(const void* p, std::uintptr_t* base, std::size_t* bytes);
+
 // A float as TF32 tensor cores read it: float's 8 exponent bits and the top 10 of its 23 mantissa
 // bits, the 13 low bits rounded to nearest, ties to even (NaN and infinity pass unchanged).
 inline float round_to_tf32(float v) {

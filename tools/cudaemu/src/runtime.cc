@@ -321,6 +321,17 @@ bool device_accessible(const void* p, std::size_t bytes) {
   return find(s, p, bytes, nullptr) != nullptr;
 }
 
+bool allocation_of(const void* p, std::uintptr_t* base, std::size_t* bytes) {
+  State& s = state();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  std::uintptr_t b = 0;
+  const Allocation* a = find(s, p, 1, &b);
+  if (a == nullptr) return false;
+  if (base != nullptr) *base = b;
+  if (bytes != nullptr) *bytes = a->bytes;
+  return true;
+}
+
 bool is_device_memory(const void* p) {
   State& s = state();
   std::lock_guard<std::mutex> lock(s.mutex);

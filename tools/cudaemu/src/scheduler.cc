@@ -29,7 +29,7 @@ thread_local dim3 t_grid_dim;
 
 namespace {
 
-constexpr std::size_t kStackBytes = 256 * 1024;
+constexpr std::size_t kStackBytes = kFiberStackBytes;
 constexpr std::size_t kGuardBytes = 4096;
 constexpr std::size_t kExchangeBytes = 64;  // the largest value a warp shuffle moves
 
@@ -149,6 +149,7 @@ struct BlockRun {
   Context scheduler;
   Fiber* current = nullptr;
   std::string error;
+  RaceThread* race = nullptr;  // the data-race checker's view, when it is on
 };
 
 thread_local BlockRun* t_run = nullptr;
@@ -237,7 +238,14 @@ bool resume(BlockRun& r, Fiber& f) {
     f.context.start(f.stack, kStackBytes, fiber_main);
     f.started = true;
   }
+  if (r.race != nullptr) {
+    r.race->stack = reinterpret_cast<std::uintptr_t>(f.stack);
+    r.race->thread = f.linear;
+    r.race->warp_generation = &r.warps[f.linear / 32].generation;
+    t_race = r.race;
+  }
   switch_to(r.scheduler, f.context);
+  t_race = nullptr;
   return true;
 }
 
@@ -295,6 +303,13 @@ std::string run_grid(dim3 grid, dim3 block, const std::function<void()>& body) {
   r.warps.resize((threads + 31) / 32);
   r.exchange.resize(r.warps.size() * 32 * kExchangeBytes);
 
+  RaceThread race;
+  if (racecheck_on()) {
+    race.block_generation = &r.block.generation;
+    race.block_dim = block;
+    race_begin_launch(race);
+    r.race = &race;
+  }
   BlockRun* const outer = t_run;
   t_run = &r;
   t_block_dim = block;
@@ -304,6 +319,7 @@ std::string run_grid(dim3 grid, dim3 block, const std::function<void()>& body) {
     const std::uint64_t b = reverse_order() ? blocks - 1 - k : k;
     t_block_idx = {static_cast<unsigned>(b % grid.x), static_cast<unsigned>(b / grid.x % grid.y),
                    static_cast<unsigned>(b / (std::uint64_t{grid.x} * grid.y))};
+    if (r.race != nullptr) race_begin_block(race);
     run_block(r);
   }
   t_run = outer;

@@ -6,7 +6,7 @@
 // (CUDAEMU_ORDER=reverse).
 #pragma once
 
-#include <cstring>
+#include <new>
 #include <type_traits>
 
 #include "cudaemu/device.h"
@@ -51,14 +51,13 @@ class BlockReduce {
     if (blockDim.x * blockDim.y * blockDim.z != static_cast<unsigned>(kThreads)) {
       ::cudaemu::detail::device_fault("cub::BlockReduce used in a block of another size");
     }
-    std::memcpy(storage_.bytes + sizeof(T) * tid, &value, sizeof(T));
+    new (storage_.bytes + sizeof(T) * tid) T(value);
     __syncthreads();
     if (tid != 0) return value;
     T result = value;
     for (int i = 1; i < valid; ++i) {
-      T other;
-      std::memcpy(&other, storage_.bytes + sizeof(T) * i, sizeof(T));
-      result = op(result, other);
+      result =
+          op(result, *std::launder(reinterpret_cast<const T*>(storage_.bytes + sizeof(T) * i)));
     }
     return result;
   }
