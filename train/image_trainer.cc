@@ -159,10 +159,7 @@ TrainResult run_image_training(const TrainConfig& c, std::ostream& out) {
   const std::int64_t num_classes = lists.train.num_classes();
   out << "cudanet train: " << c.model << " on " << c.data << " (" << lists.train.size()
       << " train / " << lists.validation.size() << " validation images, " << num_classes
-      << " classes), device " << device << ", backend " << layers::backend_name(c.backend)
-      << ", batch " << c.batch_size << ", " << c.epochs << " epochs"
-      << (c.cuda_graph ? device.is_cuda() ? ", CUDA graph" : " (--cuda-graph: not on a CPU)" : "")
-      << "\n";
+      << " classes), " << run_settings(c, device) << "\n";
 
   Generator init_rng(c.seed);
   layers::ModelOptions mo;

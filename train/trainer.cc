@@ -204,6 +204,14 @@ bool finish_epoch(const TrainConfig& c, std::int64_t epoch, double val_accuracy,
   return stop;
 }
 
+std::string run_settings(const TrainConfig& c, const Device& device) {
+  std::ostringstream s;
+  s << "device " << device << ", backend " << layers::backend_name(c.backend) << ", batch "
+    << c.batch_size << ", " << c.epochs << " epochs";
+  if (c.cuda_graph) s << (device.is_cuda() ? ", CUDA graph" : " (--cuda-graph: not on a CPU)");
+  return s.str();
+}
+
 ConfiguredStep make_train_step(const TrainConfig& c, layers::Sequential& model,
                                Optimizer& optimizer, Device device) {
   ConfiguredStep s;
@@ -250,11 +258,8 @@ TrainResult train_model(const TrainConfig& c, std::ostream& out) {
   const Device device = resolve_device(c.device);
   Data data = load_data(c);
   out << "cudanet train: " << c.model << " on " << c.data << " (" << data.train.size()
-      << " train / " << data.validation.size() << " validation / " << data.test.size()
-      << " test), device " << device << ", backend " << layers::backend_name(c.backend)
-      << ", batch " << c.batch_size << ", " << c.epochs << " epochs"
-      << (c.cuda_graph ? device.is_cuda() ? ", CUDA graph" : " (--cuda-graph: not on a CPU)" : "")
-      << "\n";
+      << " train / " << data.validation.size() << " validation / " << data.test.size() << " test), "
+      << run_settings(c, device) << "\n";
 
   Generator init_rng(c.seed);
   auto model = layers::make_model(c.model, init_rng);

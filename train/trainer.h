@@ -127,4 +127,8 @@ struct ConfiguredStep {
 ConfiguredStep make_train_step(const TrainConfig& config, layers::Sequential& model,
                                Optimizer& optimizer, Device device);
 
+// The run's settings as both trainers' first line ends: "device cuda:0, backend native, batch
+// 64, 10 epochs", then ", CUDA graph" (or that --cuda-graph does nothing on a CPU).
+std::string run_settings(const TrainConfig& config, const Device& device);
+
 }  // namespace cudanet::train
