@@ -199,6 +199,19 @@ void report(RaceThread& t, std::uintptr_t addr, std::size_t size, bool write, bo
           .c_str());
 }
 
+// An access to an address that is not a multiple of its size, for a type whose alignment is its
+// size: x86 does not mind, a GPU faults (cudaErrorMisalignedAddress).
+void report_misaligned(RaceThread& t, std::uintptr_t addr, std::size_t size, bool write,
+                       bool atomic, const void* pc) {
+  t.reported = true;
+  const std::string message = "misaligned address: " + access_name(t, size, write, atomic, pc) +
+                              " at " + std::to_string(addr % size) + " bytes past a multiple of " +
+                              std::to_string(size) + " (a GPU faults: cudaErrorMisalignedAddress)";
+  // The access comes next and may fault here too (x86's aligned vector moves do): say it now.
+  std::fprintf(stderr, "cudaemu: %s\n", message.c_str());
+  device_fault(message.c_str());
+}
+
 // An access that runs past the end of its allocation but not out of its last page (one past the
 // page faults anyway).
 void report_past_the_end(RaceThread& t, std::uintptr_t page, std::uintptr_t addr, std::size_t size,
@@ -270,10 +283,17 @@ Race check(const RaceThread& t, Cell& c, Space space, std::uint8_t mask, bool wr
   return race;
 }
 
-void access(const void* p, std::size_t size, bool write, bool atomic, const void* pc) {
+// One access by the running thread. aligned: the compiler took the address to be a multiple of
+// size (a type's natural alignment, which a GPU requires).
+void access(const void* p, std::size_t size, bool write, bool atomic, bool aligned,
+            const void* pc) {
   RaceThread& t = *t_race;
   const auto addr = reinterpret_cast<std::uintptr_t>(p);
   if (t.reported || addr - t.stack < kFiberStackBytes) return;  // a local of the thread
+  if (aligned && addr % size != 0) {
+    report_misaligned(t, addr, size, write, atomic, pc);
+    return;
+  }
   RaceShadow& shadow = *t.shadow;
   for (std::uintptr_t a = addr; a < addr + size;) {
     const std::uintptr_t granule_end = (a & ~std::uintptr_t{3}) + 4;
@@ -303,8 +323,8 @@ void access(const void* p, std::size_t size, bool write, bool atomic, const void
   }
 }
 
-inline void on_access(const void* p, std::size_t size, bool write, const void* pc) {
-  if (t_race != nullptr) access(p, size, write, false, pc);
+inline void on_access(const void* p, std::size_t size, bool write, bool aligned, const void* pc) {
+  if (t_race != nullptr) access(p, size, write, false, aligned, pc);
 }
 
 }  // namespace
@@ -355,25 +375,25 @@ bool racecheck_instrumented() {
 // --------------------------------
 using cudaemu::detail::on_access;
 
-#define CUDAEMU_TSAN_ACCESS(N)                           \
-  void __tsan_read##N(void* p) {                         \
-    on_access(p, N, false, __builtin_return_address(0)); \
-  }                                                      \
-  void __tsan_write##N(void* p) {                        \
-    on_access(p, N, true, __builtin_return_address(0));  \
-  }                                                      \
-  void __tsan_unaligned_read##N(void* p) {               \
-    on_access(p, N, false, __builtin_return_address(0)); \
-  }                                                      \
-  void __tsan_unaligned_write##N(void* p) {              \
-    on_access(p, N, true, __builtin_return_address(0));  \
+#define CUDAEMU_TSAN_ACCESS(N)                                  \
+  void __tsan_read##N(void* p) {                                \
+    on_access(p, N, false, true, __builtin_return_address(0));  \
+  }                                                             \
+  void __tsan_write##N(void* p) {                               \
+    on_access(p, N, true, true, __builtin_return_address(0));   \
+  }                                                             \
+  void __tsan_unaligned_read##N(void* p) {                      \
+    on_access(p, N, false, false, __builtin_return_address(0)); \
+  }                                                             \
+  void __tsan_unaligned_write##N(void* p) {                     \
+    on_access(p, N, true, false, __builtin_return_address(0));  \
   }
 
 // An atomic operation does what it says; in a checked kernel it is also an atomic access.
 #define CUDAEMU_TSAN_ATOMIC_ACCESS(a)                                                      \
   if (cudaemu::detail::t_race != nullptr) {                                                \
     cudaemu::detail::access(const_cast<const void*>(static_cast<const volatile void*>(a)), \
-                            sizeof(*(a)), true, true, __builtin_return_address(0));        \
+                            sizeof(*(a)), true, true, true, __builtin_return_address(0));  \
   }
 
 #define CUDAEMU_TSAN_RMW(N, T, op)                     \
@@ -424,10 +444,10 @@ void __tsan_func_exit() {}
 void __tsan_vptr_update(void**, void*) {}
 void __tsan_vptr_read(void**) {}
 void __tsan_read_range(void* p, unsigned long size) {
-  on_access(p, size, false, __builtin_return_address(0));
+  on_access(p, size, false, false, __builtin_return_address(0));
 }
 void __tsan_write_range(void* p, unsigned long size) {
-  on_access(p, size, true, __builtin_return_address(0));
+  on_access(p, size, true, false, __builtin_return_address(0));
 }
 CUDAEMU_TSAN_ACCESS(1)
 CUDAEMU_TSAN_ACCESS(2)
