@@ -257,7 +257,8 @@ TEST_F(RacecheckDeathTest, BlockReduceStorageReusedWithoutABarrierIsARace) {
                 reused_storage_kernel<<<1, kThreads>>>(x, x);
               }),
               ::testing::ExitedWithCode(0),
-              "data race on shared memory: a read of 4 bytes by thread \\(0,0,0\\).*, and a "
+              "data race on shared memory: a read of 4 bytes by thread \\(0,0,0\\) in "
+              ".*reused_storage_kernel.*racecheck_test.cu:[0-9]+\\), and a "
               "write by thread \\(63,0,0\\)");
 }
 

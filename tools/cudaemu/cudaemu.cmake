@@ -32,7 +32,10 @@ if(CUDAEMU_RACECHECK)
   # -g1: line tables, so that a report can name the function and line of the racing access.
   set(CUDAEMU_INSTRUMENT_FLAGS -fsanitize=thread -g1)
   if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
-    list(APPEND CUDAEMU_INSTRUMENT_FLAGS --param=tsan-instrument-func-entry-exit=0)
+    # No scalar replacement of aggregates: a float4 load stays one 16-byte access (whose
+    # alignment the checker verifies, as a GPU's vector load requires) instead of four floats.
+    list(APPEND CUDAEMU_INSTRUMENT_FLAGS --param=tsan-instrument-func-entry-exit=0 -fno-tree-sra
+         -fno-ipa-sra)
   endif()
 endif()
 

@@ -32,6 +32,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "cudaemu/device.h"
 #include "internal.h"
@@ -122,25 +123,30 @@ std::string code_at(const void* pc) {
   char where[64];
   std::snprintf(where, sizeof where, "0x%" PRIxPTR, offset);
   const std::string module = info.dli_fname;
-  std::string lines[2];  // the innermost (inlined) function, and its source line
+  // Pairs of lines, innermost inlined function first: a function, its source line.
+  std::vector<std::string> lines;
   if (module.find_first_of("'\\") == std::string::npos) {
     const std::string command = "addr2line -C -f -i -e '" + module + "' " + where + " 2>/dev/null";
     if (FILE* pipe = popen(command.c_str(), "r")) {
       char line[1024];
-      for (std::string& l : lines) {
-        if (std::fgets(line, sizeof line, pipe) == nullptr) break;
-        l = line;
-        if (!l.empty() && l.back() == '\n') l.pop_back();
-      }
       while (std::fgets(line, sizeof line, pipe) != nullptr) {
+        lines.emplace_back(line);
+        if (lines.back().back() == '\n') lines.back().pop_back();
       }
       pclose(pipe);
     }
   }
-  if (lines[0].empty() || lines[0] == "??" || lines[1].rfind("??", 0) == 0) {
+  // The first frame outside the emulator's own headers (__ldg, cub::BlockReduce) is the code to
+  // look at.
+  std::size_t frame = 0;
+  while (frame + 3 < lines.size() &&
+         lines[frame + 1].find("/cudaemu/include/") != std::string::npos) {
+    frame += 2;
+  }
+  if (frame + 1 >= lines.size() || lines[frame] == "??" || lines[frame + 1].rfind("??", 0) == 0) {
     return module + "+" + where;
   }
-  return lines[0] + " (" + lines[1] + ")";
+  return lines[frame] + " (" + lines[frame + 1] + ")";
 }
 
 // What an access races with.
