@@ -2,8 +2,8 @@
 //
 // Like CUB, a reduction's result is defined in thread (lane) 0 only; the others get their own
 // input back. Nothing here adds a barrier CUB does not have: a kernel that reuses TempStorage
-// without __syncthreads() is caught when the emulator runs threads in reverse order
-// (CUDAEMU_ORDER=reverse).
+// without __syncthreads() is caught by the race checker (CUDAEMU_RACECHECK=1), and computes
+// something else when the emulator runs threads in reverse order (CUDAEMU_ORDER=reverse).
 #pragma once
 
 #include <new>
