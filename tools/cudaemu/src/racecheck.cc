@@ -62,8 +62,7 @@ struct Rec {
 
 struct Cell {
   std::uint32_t block = 0;         // the block whose accesses w and r are
-  std::uint32_t earlier_of = 0;    // the launch (first block serial) the earlier_* bytes are of
-  std::uint8_t earlier_read = 0;   // bytes read by earlier blocks of that launch
+  std::uint8_t earlier_read = 0;   // bytes read by earlier blocks of block's launch
   std::uint8_t earlier_write = 0;  // written (not atomically)
   std::uint8_t earlier_atomic = 0;
   Rec w, r;
@@ -232,11 +231,9 @@ void report_past_the_end(RaceThread& t, std::uintptr_t page, std::uintptr_t addr
 Race check(const RaceThread& t, Cell& c, Space space, std::uint8_t mask, bool write, bool atomic) {
   const bool device = space == Space::kDevice;
   if (c.block != t.block) {
-    if (device && c.block >= t.launch_first && c.block != 0) {  // an earlier block, this launch
-      if (c.earlier_of != t.launch_first) {
-        c.earlier_of = t.launch_first;
-        c.earlier_read = c.earlier_write = c.earlier_atomic = 0;
-      }
+    if (c.block < t.launch_first) {  // an earlier launch's accesses (or none): forgotten
+      c.earlier_read = c.earlier_write = c.earlier_atomic = 0;
+    } else if (device) {  // an earlier block of this launch
       c.earlier_read |= c.r.mask;
       (c.w.flags & kAtomic ? c.earlier_atomic : c.earlier_write) |= c.w.mask;
     }
@@ -244,7 +241,7 @@ Race check(const RaceThread& t, Cell& c, Space space, std::uint8_t mask, bool wr
     c.w = c.r = Rec{};
   }
   Race race;
-  if (device && c.earlier_of == t.launch_first) {
+  if (device) {  // (earlier_* are now of this launch)
     const std::uint8_t plain = c.earlier_write | (atomic ? 0 : c.earlier_atomic);
     const std::uint8_t clash = mask & (write ? plain | c.earlier_read : plain);
     if (clash & c.earlier_write) {
