@@ -1,6 +1,7 @@
 // `cudanet train`, `cudanet eval` and `cudanet summary`.
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include "kernels/common.h"
 #include "kernels/cudnn.h"
@@ -158,16 +159,18 @@ int run_eval(const std::vector<std::string>& args) {
   Generator g(0);
   layers::ModelOptions mo;
   mo.initialize = false;  // the checkpoint provides every parameter
+  std::optional<train::ImageList> list;
   if (train::is_image_dataset_spec(o.data)) {
-    // One output per class of the data set, as the trainer built the model.
-    const train::ImageList list = train::load_image_list(o.data);
-    mo.num_classes = list.num_classes();
-    auto net = layers::make_model(model, g, mo);
-    train::load_checkpoint(o.checkpoint, *net, nullptr, nullptr, model);
-    net->to(d);
+    list = train::load_image_list(o.data);
+    mo.num_classes = list->num_classes();  // one output per class, as the trainer built it
+  }
+  auto net = layers::make_model(model, g, mo);
+  train::load_checkpoint(o.checkpoint, *net, nullptr, nullptr, model);
+  net->to(d);
+  if (list) {
     train::ImageLoader loader(
-        list, train::image_loader_options(model, o.batch, d, static_cast<int>(o.workers),
-                                          /*training=*/false));
+        *list, train::image_loader_options(model, o.batch, d, static_cast<int>(o.workers),
+                                           /*training=*/false));
     const train::EvalResult r = train::evaluate_images(*net, loader);
     std::cout << "top-1 accuracy " << r.accuracy * 100 << "%, top-5 " << r.top5 * 100 << "% (loss "
               << r.loss << ", " << r.samples << " images of " << mo.num_classes << " classes, "
@@ -175,9 +178,6 @@ int run_eval(const std::vector<std::string>& args) {
     return 0;
   }
   const std::string dir = o.data.size() > 14 ? o.data.substr(14) : train::kFashionMnistDir;
-  auto net = layers::make_model(model, g, mo);
-  train::load_checkpoint(o.checkpoint, *net, nullptr, nullptr, model);
-  net->to(d);
   train::DataLoaderOptions lo;
   lo.batch_size = o.batch;
   lo.shuffle = false;
