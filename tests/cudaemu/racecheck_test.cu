@@ -10,9 +10,15 @@
 #include <cub/block/block_reduce.cuh>
 #include <cuda_runtime_api.h>
 
-#include "cudaemu/racecheck.h"
+#include "tests/cudaemu/checker_test_util.h"
 
 namespace {
+
+using cudaemu_test::device_alloc;
+using cudaemu_test::expect_race;
+using cudaemu_test::Racecheck;
+using cudaemu_test::to_host;
+using RacecheckDeathTest = Racecheck;
 
 constexpr int kThreads = 64;
 
@@ -128,38 +134,6 @@ __global__ void misaligned_kernel(const float* x, float4* y) {
   *y = *reinterpret_cast<const float4*>(x + 1);
 }
 
-template <typename T>
-T* device_alloc(std::size_t n) {
-  void* p = nullptr;
-  EXPECT_EQ(cudaMalloc(&p, n * sizeof(T)), cudaSuccess);
-  EXPECT_EQ(cudaMemset(p, 0, n * sizeof(T)), cudaSuccess);
-  return static_cast<T*>(p);
-}
-
-// Turns the checker on for a test, and off again after it.
-class Racecheck : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!cudaemu::racecheck_instrumented()) {
-      GTEST_SKIP() << "this build's kernels are not instrumented (CUDAEMU_RACECHECK=OFF)";
-    }
-    was_on_ = cudaemu::racecheck_enabled();
-    cudaemu::set_racecheck(true);
-  }
-  void TearDown() override { cudaemu::set_racecheck(was_on_); }
-
- private:
-  bool was_on_ = false;
-};
-using RacecheckDeathTest = Racecheck;
-
-template <typename T>
-std::vector<T> to_host(const T* device, std::size_t n) {
-  std::vector<T> host(n);
-  EXPECT_EQ(cudaMemcpy(host.data(), device, n * sizeof(T), cudaMemcpyDeviceToHost), cudaSuccess);
-  return host;
-}
-
 TEST_F(Racecheck, RaceFreeKernelsPassAndComputeTheirResults) {
   constexpr int kBlocks = 3;
   std::vector<float> host(kBlocks * kThreads);
@@ -199,14 +173,6 @@ TEST_F(Racecheck, RaceFreeKernelsPassAndComputeTheirResults) {
                   static_cast<void*>(bytes), static_cast<void*>(rotated)}) {
     cudaFree(p);
   }
-}
-
-// Runs launch() with the checker on and exits 0 if the launch failed as a race does.
-template <typename Launch>
-void expect_race(Launch launch) {
-  launch();
-  const bool failed = cudaGetLastError() == cudaErrorLaunchFailure;
-  std::exit(failed ? 0 : 1);
 }
 
 TEST_F(RacecheckDeathTest, AMissingBarrierIsARaceOnSharedMemory) {

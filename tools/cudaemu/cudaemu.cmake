@@ -43,6 +43,7 @@ endif()
 # One shared library: the library and the test programs must see one allocation table.
 add_library(cudaemu SHARED
   ${CUDAEMU_DIR}/src/runtime.cc ${CUDAEMU_DIR}/src/scheduler.cc ${CUDAEMU_DIR}/src/racecheck.cc
+  ${CUDAEMU_DIR}/src/streamcheck.cc
   ${CUDAEMU_DIR}/src/cublas.cc
   ${CUDAEMU_DIR}/src/cudnn.cc ${CUDAEMU_DIR}/src/cudnn_algo.cc ${CUDAEMU_DIR}/src/cudnn_conv.cc
   ${CUDAEMU_DIR}/src/cudnn_ops.cc ${CUDAEMU_DIR}/src/cudnn_norm.cc)

@@ -18,6 +18,10 @@
 #include "core/stream.h"
 #include "test_util.h"
 
+#if CUDANET_CUDA_EMULATED
+#include "cudaemu/racecheck.h"
+#endif
+
 namespace cudanet {
 namespace {
 
@@ -135,6 +139,55 @@ TEST(CudaCachingAllocator, BlockUsedOnAnotherStreamWaitsForIt) {
   DataPtr other = a.allocate(64 * 1024, s2);  // never a block of s1's segments
   EXPECT_NE(other.get(), first);
 }
+
+#if CUDANET_CUDA_EMULATED
+// What record_stream is for, seen by the emulator's stream-order checker (tools/cudaemu, on with
+// its race checker). A block that stream s2 reads, freed and reused on its own stream s1 at once,
+// is overwritten while s2's read may still be pending on a GPU; the emulator runs everything in
+// the order it was issued, so only the checker sees it. After record_stream(block, s2), the reuse
+// waits for s2's event and the write comes after the read. Throws what the write throws.
+void reuse_a_block_read_on_another_stream(bool record_stream) {
+  cudaemu::set_racecheck(true);
+  Allocator& a = cuda::caching_allocator(0);
+  const Stream s1 = cuda::new_stream(0);
+  const Stream s2 = cuda::new_stream(0);
+  const std::vector<std::int32_t> host(16 * 1024, 7);
+  const std::size_t bytes = host.size() * sizeof(std::int32_t);
+  DataPtr block = a.allocate(bytes, s1);
+  const DataPtr copy = a.allocate(bytes, s2);
+  cuda::copy_host_to_device(block.get(), host.data(), bytes, s1, true);
+  cuda::copy_device_to_device(copy.get(), block.get(), bytes, s2);  // s2 reads the block
+  void* const first = block.get();
+  if (record_stream) a.record_stream(first, s2);
+  block = DataPtr();
+  DataPtr again = a.allocate(bytes, s1);
+  if (again.get() != first) std::exit(2);  // (the test needs the block back)
+  cuda::copy_host_to_device(again.get(), host.data(), bytes, s1, true);
+}
+
+TEST(CudaCachingAllocatorDeathTest, ABlockReusedWhileAnotherStreamMayReadItIsAStreamOrderRace) {
+  CUDANET_REQUIRE_CACHING();
+  EXPECT_EXIT(
+      {
+        try {
+          reuse_a_block_read_on_another_stream(false);
+        } catch (const CudaError&) {
+          std::exit(0);
+        }
+        std::exit(1);
+      },
+      ::testing::ExitedWithCode(0),
+      "stream-order race on device memory \\(byte 0 of an allocation of [0-9]+\\): a write by "
+      "cudaMemcpyAsync \\(host to device, 65536 bytes\\) on stream #[0-9]+, and a read by "
+      "cudaMemcpyAsync \\(device to device, 65536 bytes\\) on stream #[0-9]+");
+  EXPECT_EXIT(
+      {
+        reuse_a_block_read_on_another_stream(true);  // no race: returns
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+#endif
 
 TEST(CudaCachingAllocator, NoCachingEnvironmentVariableBypassesTheCache) {
   CUDANET_REQUIRE_GPU();

@@ -33,6 +33,11 @@ TEST(CudaGraphGpu, RepeatedCublasCapturesKeepFreeDeviceMemory) {
                                      kernels::GemmBackend::kReference);
   Tensor c = Tensor::zeros({64, 32}, DType::kFloat32, gpu);
   const Stream stream = cuda::new_stream(0);
+  // c was zeroed on the default stream; the products on `stream` overwrite it only after that.
+  // (Without this wait, the emulator's stream-order checker reports the race.)
+  Event zeroed(gpu);
+  zeroed.record(cuda::current_stream(0));
+  stream.wait(zeroed);
   cuda::StreamGuard guard(stream);
 
   // The first product on the stream takes its workspace, from the caching allocator.

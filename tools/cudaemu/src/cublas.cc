@@ -101,28 +101,36 @@ cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb
   void* workspace = nullptr;
   std::size_t workspace_bytes = 0;
   if (!workspace_of(h, &workspace, &workspace_bytes)) return CUBLAS_STATUS_ALLOC_FAILED;
-  const cudaError_t status = cudaemu::detail::enqueue(h->stream, [=] {
-    if (workspace_bytes > 0 && !device_accessible(workspace, workspace_bytes)) {
-      return cudaemu::detail::fault(cudaErrorIllegalAddress,
-                                    "a cuBLAS GEMM whose workspace is not (or no longer) device "
-                                    "memory of the size cublasSetWorkspace was given");
-    }
-    cudaemu::detail::Access access;
-    std::memset(workspace, 0xA5, std::min<std::size_t>(workspace_bytes, 4096));
-    for (std::int64_t j = 0; j < n; ++j) {
-      for (std::int64_t i = 0; i < m; ++i) {
-        T acc = 0;
-        for (std::int64_t p = 0; p < k; ++p) {
-          const T av = operand(trans_a ? a[p + i * lda] : a[i + p * lda]);
-          const T bv = operand(trans_b ? b[j + p * ldb] : b[p + j * ldb]);
-          acc += av * bv;
+  const cudaError_t status = cudaemu::detail::enqueue(
+      h->stream,
+      [=] {
+        if (workspace_bytes > 0 && !device_accessible(workspace, workspace_bytes)) {
+          return cudaemu::detail::fault(
+              cudaErrorIllegalAddress,
+              "a cuBLAS GEMM whose workspace is not (or no longer) device "
+              "memory of the size cublasSetWorkspace was given");
         }
-        T& out = c[i + j * ldc];
-        out = beta == T(0) ? alpha * acc : alpha * acc + beta * out;  // beta 0: C is not read
-      }
-    }
-    return cudaSuccess;
-  });
+        cudaemu::detail::Access access;
+        std::memset(workspace, 0xA5, std::min<std::size_t>(workspace_bytes, 4096));
+        for (std::int64_t j = 0; j < n; ++j) {
+          for (std::int64_t i = 0; i < m; ++i) {
+            T acc = 0;
+            for (std::int64_t p = 0; p < k; ++p) {
+              const T av = operand(trans_a ? a[p + i * lda] : a[i + p * lda]);
+              const T bv = operand(trans_b ? b[j + p * ldb] : b[p + j * ldb]);
+              acc += av * bv;
+            }
+            T& out = c[i + j * ldc];
+            out = beta == T(0) ? alpha * acc : alpha * acc + beta * out;  // beta 0: C is not read
+          }
+        }
+        return cudaemu::detail::order_note_all(
+            {{a, k > 0 ? bytes(span(a_rows, a_cols, lda)) : 0, false},
+             {b, k > 0 ? bytes(span(b_rows, b_cols, ldb)) : 0, false},
+             {c, bytes(span(m, n, ldc)), true},
+             {workspace, workspace_bytes, true}});
+      },
+      "a cuBLAS GEMM");
   return status == cudaSuccess ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_EXECUTION_FAILED;
 }
 

@@ -31,11 +31,18 @@ cudnnStatus_t run(const char* op, cudnnHandle_t h, cudnnDataType_t type,
       return fail(CUDNN_STATUS_EXECUTION_FAILED, std::string(op) + ": illegal address");
     }
   }
-  const cudaError_t st = detail::enqueue(h->stream, [body = std::move(body)] {
-    detail::Access access;
-    body();
-    return cudaSuccess;
-  });
+  std::vector<detail::Touched> touched;
+  for (const Buffer& b : buffers) touched.push_back({b.p, b.bytes, b.write});
+  const cudaError_t st = detail::enqueue(
+      h->stream,
+      [body = std::move(body), touched = std::move(touched)] {
+        {
+          detail::Access access;
+          body();
+        }
+        return detail::order_note_all(touched);
+      },
+      op);
   if (st != cudaSuccess)
     return fail(CUDNN_STATUS_EXECUTION_FAILED, std::string(op) + ": " + cudaGetErrorString(st));
   return CUDNN_STATUS_SUCCESS;

@@ -97,10 +97,14 @@ bool algo_deterministic(Pass pass, int algo);
 // and not when the environment sets NVIDIA_TF32_OVERRIDE=0.
 bool uses_tf32(cudnnDataType_t type, cudnnMathType_t math);
 
-// A buffer an op reads or writes: it must lie inside one device-accessible allocation.
+// A buffer an op reads (const) or writes: it must lie inside one device-accessible allocation.
+// The stream-order checker takes cuDNN's signatures at their word: outputs are `void*`.
 struct Buffer {
+  Buffer(const void* data, std::size_t size) : p(data), bytes(size), write(false) {}
+  Buffer(void* data, std::size_t size) : p(data), bytes(size), write(true) {}
   const void* p;
   std::size_t bytes;
+  bool write;
 };
 
 // The checks and the enqueueing every op shares: a handle, known data type (float or double),

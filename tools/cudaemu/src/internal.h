@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -17,7 +18,8 @@ namespace cudaemu::detail {
 using Operation = std::function<cudaError_t()>;
 
 // Runs op on `stream` now, or appends it to the stream's capture. Returns the error to report.
-cudaError_t enqueue(cudaStream_t stream, Operation op);
+// `what` names the operation in the stream-order checker's reports.
+cudaError_t enqueue(cudaStream_t stream, Operation op, const std::string& what);
 
 // The capture sequence `stream` is recording (a number unique to it), or 0 when it is not
 // capturing.
@@ -67,6 +69,62 @@ bool racecheck_on();
 // Serials for a new launch's blocks (begin_launch) and for each block (begin_block).
 void race_begin_launch(RaceThread& t);
 void race_begin_block(RaceThread& t);
+
+// Ends a checked launch: what its blocks touched goes to the stream-order checker. Returns "" or
+// its report.
+std::string race_end_launch(RaceThread& t);
+
+// ---- The stream-order checker (streamcheck.cc) --------------------------------------------------
+// Races between operations on different streams that no event, host synchronisation or implicit
+// synchronisation orders. Operations are checked while the race checker is on.
+struct StreamOpContext;
+// While it lives, an operation issued on `stream` runs on this thread: it counts as the stream's
+// next operation, ordered after what the stream and the host have waited for.
+class StreamOp {
+ public:
+  StreamOp(cudaStream_t stream, const std::string& what);
+  ~StreamOp();
+  StreamOp(const StreamOp&) = delete;
+  StreamOp& operator=(const StreamOp&) = delete;
+
+ private:
+  std::unique_ptr<StreamOpContext> context_;
+};
+// Whether the running operation is checked.
+bool order_checking();
+// The running operation reads or writes [p, p + bytes) (ignored outside cudaMalloc and
+// cudaHostAlloc memory). Returns "" or the report of a race.
+std::string order_note(const void* p, std::size_t bytes, bool write);
+// Likewise for the 4-byte granules of one page whose bits are set (16 words each).
+std::string order_note_page(std::uintptr_t page_start, const std::uint64_t* reads,
+                            const std::uint64_t* writes);
+// A range an operation touched.
+struct Touched {
+  const void* p;
+  std::size_t bytes;
+  bool write;
+};
+// Notes each range for the running operation (if it is checked). Returns cudaSuccess, or the
+// sticky fault (cudaErrorLaunchFailure) of the first race, after printing its report.
+cudaError_t order_note_all(const std::vector<Touched>& ranges);
+// After a copy read pinned host memory [p, p + bytes): until the host waits for the copy, the
+// memory's pages are read-only, so host code that refills the buffer too early faults.
+void order_guard_host_read(const void* p, std::size_t bytes);
+// A fault at addr: true when it was a read-only page of a pending copy that may be written now
+// (another buffer on the page, or a device operation running); false when it is not such a page,
+// or when host code wrote the memory a pending copy reads (after printing why).
+bool order_host_fault(const void* addr, bool device_operation_running);
+// Memory that is freed has no history.
+void order_forget(std::uintptr_t base, std::size_t bytes);
+// What orders operations: streams, events, and host synchronisation.
+void order_stream_created(cudaStream_t stream, unsigned flags);
+void order_stream_destroyed(cudaStream_t stream);
+void order_event_recorded(cudaEvent_t event, cudaStream_t stream);
+void order_event_destroyed(cudaEvent_t event);
+void order_stream_waits(cudaStream_t stream, cudaEvent_t event);
+void order_host_waits_event(cudaEvent_t event);
+void order_host_waits_stream(cudaStream_t stream);
+void order_host_waits_all();
 
 constexpr std::size_t kFiberStackBytes = 256 * 1024;
 

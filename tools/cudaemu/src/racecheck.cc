@@ -86,6 +86,7 @@ struct RaceShadow {
   std::uintptr_t cached_number[8] = {};
   Page* cached[8] = {};
   std::uint32_t next_block = 1;
+  std::vector<std::uintptr_t> launch_pages;  // the device pages the running launch touched
 
   Page& page(std::uintptr_t number) {
     const std::size_t slot = number & 7;
@@ -312,6 +313,7 @@ void access(const void* p, std::size_t size, bool write, bool atomic, bool align
       const bool device = allocation_of(reinterpret_cast<const void*>(page_start), &base, &bytes);
       page.space = device ? Space::kDevice : Space::kShared;
       page.allocation_end = device ? base + bytes : 0;
+      if (device) shadow.launch_pages.push_back(a / kPageBytes);
     }
     if (page.space == Space::kDevice && end > page.allocation_end) {
       report_past_the_end(t, page_start, addr, size, write, atomic, pc);
@@ -354,6 +356,30 @@ void race_begin_launch(RaceThread& t) {
   t.shadow = &t_shadow;
   t.launch_first = t_shadow.next_block;
   t.reported = false;
+  t_shadow.launch_pages.clear();
+}
+
+std::string race_end_launch(RaceThread& t) {
+  RaceShadow& shadow = *t.shadow;
+  std::string error;
+  if (!t.reported && order_checking()) {
+    // Which granules of each page the launch read and which it wrote (atomically or not).
+    for (const std::uintptr_t number : shadow.launch_pages) {
+      const Page& page = shadow.page(number);
+      std::uint64_t reads[kGranules / 64] = {}, writes[kGranules / 64] = {};
+      for (std::size_t i = 0; i < kGranules; ++i) {
+        const Cell& c = page.cells[i];
+        if (c.block < t.launch_first) continue;
+        const std::uint64_t bit = std::uint64_t{1} << (i % 64);
+        if (c.w.mask | c.earlier_write | c.earlier_atomic) writes[i / 64] |= bit;
+        if (c.r.mask | c.earlier_read) reads[i / 64] |= bit;
+      }
+      error = order_note_page(number * kPageBytes, reads, writes);
+      if (!error.empty()) break;
+    }
+  }
+  shadow.launch_pages.clear();
+  return error;
 }
 
 void race_begin_block(RaceThread& t) {

@@ -127,17 +127,21 @@ Allocation* find(State& s, const void* p, std::size_t bytes, std::uintptr_t* bas
 void on_segv(int sig, siginfo_t* info, void*) {
   State& s = state();
   bool device = false;
+  bool operation_running = false;
   {
     std::lock_guard<std::mutex> lock(s.mutex);
     std::uintptr_t base = 0;
     Allocation* a = find(s, info->si_addr, 1, &base);
     device = a != nullptr && a->device;
+    operation_running = s.access_depth > 0;
     if (device && s.access_depth > 0 && !a->open) {
       mprotect(reinterpret_cast<void*>(base), a->mapped, PROT_READ | PROT_WRITE);
       a->open = true;
       return;
     }
   }
+  // Pinned memory that a pending copy reads is read-only (streamcheck.cc).
+  if (!device && order_host_fault(info->si_addr, operation_running)) return;
   static const char msg[] =
       "cudaemu: host code accessed device memory (a cudaMalloc pointer dereferenced outside a "
       "kernel or copy)\n";
@@ -203,7 +207,7 @@ cudaError_t allocate(void** ptr, std::size_t size, bool device) {
   if (protect) mprotect(m, mapped, PROT_NONE);
   s.allocations[reinterpret_cast<std::uintptr_t>(m)] = Allocation{size, mapped, device, false};
   if (device) s.device_bytes += size;
-  if (protect) install_segv_handler();
+  if (protect_enabled()) install_segv_handler();
   *ptr = m;
   return cudaSuccess;
 }
@@ -211,14 +215,17 @@ cudaError_t allocate(void** ptr, std::size_t size, bool device) {
 cudaError_t release(void* ptr, bool device) {
   if (ptr == nullptr) return cudaSuccess;
   State& s = state();
-  std::lock_guard<std::mutex> lock(s.mutex);
+  std::unique_lock<std::mutex> lock(s.mutex);
   auto it = s.allocations.find(reinterpret_cast<std::uintptr_t>(ptr));
   if (it == s.allocations.end() || it->second.device != device) {
     return fail(cudaErrorInvalidValue);
   }
-  munmap(ptr, it->second.mapped);
+  const std::size_t mapped = it->second.mapped;
+  munmap(ptr, mapped);
   if (device) s.device_bytes -= it->second.bytes;
   s.allocations.erase(it);
+  lock.unlock();
+  order_forget(reinterpret_cast<std::uintptr_t>(ptr), mapped);
   return cudaSuccess;
 }
 
@@ -263,30 +270,53 @@ cudaError_t check_copy(void* dst, const void* src, std::size_t n, cudaMemcpyKind
   return cudaSuccess;
 }
 
+// cudaMemcpy (sync: the host waits for it) or cudaMemcpyAsync.
 cudaError_t copy(void* dst, const void* src, std::size_t n, cudaMemcpyKind kind,
-                 cudaStream_t stream) {
+                 cudaStream_t stream, bool sync) {
   if (!launch_was_checked("a copy")) return fail(cudaErrorLaunchFailure);
   CUDAEMU_STICKY();
   if (const cudaError_t e = check_copy(dst, src, n, kind); e != cudaSuccess) return fail(e);
   if (n == 0) return cudaSuccess;
-  return fail(enqueue(stream, [dst, src, n] {
-    Access access;
-    std::memmove(dst, src, n);
-    return cudaSuccess;
-  }));
+  const char* kinds[] = {"host to host", "host to device", "device to host", "device to device",
+                         "default"};
+  const std::string what = std::string(sync ? "cudaMemcpy" : "cudaMemcpyAsync") + " (" +
+                           kinds[kind] + ", " + std::to_string(n) + " bytes)";
+  const cudaError_t status = enqueue(
+      stream,
+      [dst, src, n] {
+        {
+          Access access;
+          std::memmove(dst, src, n);
+        }
+        const cudaError_t status = order_note_all({{src, n, false}, {dst, n, true}});
+        if (status == cudaSuccess && protect_enabled()) order_guard_host_read(src, n);
+        return status;
+      },
+      what);
+  if (status == cudaSuccess && sync) order_host_waits_stream(stream);
+  return fail(status);
 }
 
-cudaError_t set(void* ptr, int value, std::size_t n, cudaStream_t stream) {
+cudaError_t set(void* ptr, int value, std::size_t n, cudaStream_t stream, bool sync) {
   CUDAEMU_STICKY();
   if (n == 0) return cudaSuccess;
   if (!device_accessible(ptr, n)) {
     return fail(fault(cudaErrorInvalidValue, "cudaMemset outside a device allocation"));
   }
-  return fail(enqueue(stream, [ptr, value, n] {
-    Access access;
-    std::memset(ptr, value, n);
-    return cudaSuccess;
-  }));
+  const std::string what =
+      std::string(sync ? "cudaMemset" : "cudaMemsetAsync") + " (" + std::to_string(n) + " bytes)";
+  const cudaError_t status = enqueue(
+      stream,
+      [ptr, value, n] {
+        {
+          Access access;
+          std::memset(ptr, value, n);
+        }
+        return order_note_all({{ptr, n, true}});
+      },
+      what);
+  if (status == cudaSuccess && sync) order_host_waits_stream(stream);
+  return fail(status);
 }
 
 }  // namespace
@@ -352,7 +382,7 @@ std::uint64_t capture_sequence(cudaStream_t stream) {
   return stream != nullptr && stream->capturing ? stream->capture_id : 0;
 }
 
-cudaError_t enqueue(cudaStream_t stream, Operation op) {
+cudaError_t enqueue(cudaStream_t stream, Operation op, const std::string& what) {
   State& s = state();
   {
     std::lock_guard<std::mutex> lock(s.mutex);
@@ -366,6 +396,7 @@ cudaError_t enqueue(cudaStream_t stream, Operation op) {
       return cudaErrorStreamCaptureImplicit;
     }
   }
+  StreamOp running(stream, what);
   return op();
 }
 
@@ -400,12 +431,16 @@ void launch(const char* file, int line, dim3 grid, dim3 block, std::size_t share
       return;
     }
   }
-  const cudaError_t status = enqueue(stream, [grid, block, body = std::move(body), site] {
-    Access access;
-    const std::string error = run_grid(grid, block, body);
-    if (error.empty()) return cudaSuccess;
-    return fault(cudaErrorLaunchFailure, "the kernel launched at " + site + " failed: " + error);
-  });
+  const cudaError_t status = enqueue(
+      stream,
+      [grid, block, body = std::move(body), site] {
+        Access access;
+        const std::string error = run_grid(grid, block, body);
+        if (error.empty()) return cudaSuccess;
+        return fault(cudaErrorLaunchFailure,
+                     "the kernel launched at " + site + " failed: " + error);
+      },
+      "the kernel launched at " + site);
   if (status != cudaSuccess) fail(status);
 }
 
@@ -554,12 +589,15 @@ cudaError_t cudaDeviceSynchronize() {
     return fail(cudaErrorLaunchFailure);
   }
   CUDAEMU_STICKY();
-  std::lock_guard<std::mutex> lock(state().mutex);
-  if (!state().capturing.empty()) {
-    // Synchronising with a stream under capture is illegal, and invalidates its capture.
-    for (cudaStream_t s : state().capturing) s->invalidated = true;
-    return fail(cudaErrorStreamCaptureUnsupported);
+  {
+    std::lock_guard<std::mutex> lock(state().mutex);
+    if (!state().capturing.empty()) {
+      // Synchronising with a stream under capture is illegal, and invalidates its capture.
+      for (cudaStream_t s : state().capturing) s->invalidated = true;
+      return fail(cudaErrorStreamCaptureUnsupported);
+    }
   }
+  cudaemu::detail::order_host_waits_all();
   return cudaSuccess;
 }
 
@@ -589,22 +627,22 @@ cudaError_t cudaFreeHost(void* ptr) {
 }
 
 cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t count, cudaMemcpyKind kind) {
-  return cudaemu::detail::copy(dst, src, count, kind, nullptr);
+  return cudaemu::detail::copy(dst, src, count, kind, nullptr, true);
 }
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t count, cudaMemcpyKind kind,
                             cudaStream_t stream) {
-  return cudaemu::detail::copy(dst, src, count, kind, stream);
+  return cudaemu::detail::copy(dst, src, count, kind, stream, false);
 }
 cudaError_t cudaMemcpyPeerAsync(void* dst, int dst_device, const void* src, int src_device,
                                 std::size_t count, cudaStream_t stream) {
   if (dst_device != 0 || src_device != 0) return fail(cudaErrorInvalidDevice);
-  return cudaemu::detail::copy(dst, src, count, cudaMemcpyDeviceToDevice, stream);
+  return cudaemu::detail::copy(dst, src, count, cudaMemcpyDeviceToDevice, stream, false);
 }
 cudaError_t cudaMemset(void* ptr, int value, std::size_t count) {
-  return cudaemu::detail::set(ptr, value, count, nullptr);
+  return cudaemu::detail::set(ptr, value, count, nullptr, true);
 }
 cudaError_t cudaMemsetAsync(void* ptr, int value, std::size_t count, cudaStream_t stream) {
-  return cudaemu::detail::set(ptr, value, count, stream);
+  return cudaemu::detail::set(ptr, value, count, stream, false);
 }
 
 cudaError_t cudaStreamCreate(cudaStream_t* stream) {
@@ -614,6 +652,7 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned flags) {
   if (stream == nullptr) return fail(cudaErrorInvalidValue);
   *stream = new CUstream_st;
   (*stream)->flags = flags;
+  cudaemu::detail::order_stream_created(*stream, flags);
   return cudaSuccess;
 }
 cudaError_t cudaStreamDestroy(cudaStream_t stream) {
@@ -622,6 +661,7 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
     std::lock_guard<std::mutex> lock(state().mutex);
     state().capturing.erase(stream);
   }
+  cudaemu::detail::order_stream_destroyed(stream);
   delete stream;
   return cudaSuccess;
 }
@@ -630,19 +670,26 @@ cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
     return fail(cudaErrorLaunchFailure);
   }
   CUDAEMU_STICKY();
-  std::lock_guard<std::mutex> lock(state().mutex);
-  if (stream != nullptr && stream->capturing) {
-    stream->invalidated = true;
-    return fail(cudaErrorStreamCaptureUnsupported);
+  {
+    std::lock_guard<std::mutex> lock(state().mutex);
+    if (stream != nullptr && stream->capturing) {
+      stream->invalidated = true;
+      return fail(cudaErrorStreamCaptureUnsupported);
+    }
   }
+  cudaemu::detail::order_host_waits_stream(stream);
   return cudaSuccess;
 }
 cudaError_t cudaStreamQuery(cudaStream_t stream) {
   return cudaStreamSynchronize(stream);
 }
-cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t event, unsigned) {
+cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned) {
   CUDAEMU_STICKY();
-  return event == nullptr ? fail(cudaErrorInvalidResourceHandle) : cudaSuccess;
+  if (event == nullptr) return fail(cudaErrorInvalidResourceHandle);
+  if (cudaemu::detail::capture_sequence(stream) == 0) {
+    cudaemu::detail::order_stream_waits(stream, event);
+  }
+  return cudaSuccess;
 }
 
 cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode) {
@@ -694,6 +741,7 @@ cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned flags) {
 }
 cudaError_t cudaEventDestroy(cudaEvent_t event) {
   if (event == nullptr) return fail(cudaErrorInvalidResourceHandle);
+  cudaemu::detail::order_event_destroyed(event);
   delete event;
   return cudaSuccess;
 }
@@ -706,23 +754,33 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
     event->captured_on = captured ? stream : nullptr;
     event->capture_id = captured ? stream->capture_id : 0;
   }
-  return fail(cudaemu::detail::enqueue(stream, [event] {
-    event->recorded = true;
-    event->time = std::chrono::steady_clock::now();
-    return cudaSuccess;
-  }));
+  const cudaError_t status = cudaemu::detail::enqueue(
+      stream,
+      [event] {
+        event->recorded = true;
+        event->time = std::chrono::steady_clock::now();
+        return cudaSuccess;
+      },
+      "cudaEventRecord");
+  if (status == cudaSuccess && cudaemu::detail::capture_sequence(stream) == 0) {
+    cudaemu::detail::order_event_recorded(event, stream);
+  }
+  return fail(status);
 }
 cudaError_t cudaEventQuery(cudaEvent_t event) {
   CUDAEMU_STICKY();
   if (event == nullptr) return fail(cudaErrorInvalidResourceHandle);
-  std::lock_guard<std::mutex> lock(state().mutex);
-  // CUDA forbids waiting for (or querying) an event last recorded inside a capture that is
-  // still going on, even in relaxed mode: the capture is invalidated.
-  cudaStream_t s = event->captured_on;
-  if (s != nullptr && state().capturing.count(s) != 0 && s->capture_id == event->capture_id) {
-    s->invalidated = true;
-    return fail(cudaErrorStreamCaptureUnsupported);
+  {
+    std::lock_guard<std::mutex> lock(state().mutex);
+    // CUDA forbids waiting for (or querying) an event last recorded inside a capture that is
+    // still going on, even in relaxed mode: the capture is invalidated.
+    cudaStream_t s = event->captured_on;
+    if (s != nullptr && state().capturing.count(s) != 0 && s->capture_id == event->capture_id) {
+      s->invalidated = true;
+      return fail(cudaErrorStreamCaptureUnsupported);
+    }
   }
+  cudaemu::detail::order_host_waits_event(event);
   return cudaSuccess;
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
@@ -749,12 +807,15 @@ cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
   CUDAEMU_STICKY();
   if (exec == nullptr) return fail(cudaErrorInvalidValue);
   const std::vector<cudaemu::detail::Operation> ops = exec->operations;
-  return fail(cudaemu::detail::enqueue(stream, [ops] {
-    for (const auto& op : ops) {
-      if (const cudaError_t e = op(); e != cudaSuccess) return e;
-    }
-    return cudaSuccess;
-  }));
+  return fail(cudaemu::detail::enqueue(
+      stream,
+      [ops] {
+        for (const auto& op : ops) {
+          if (const cudaError_t e = op(); e != cudaSuccess) return e;
+        }
+        return cudaSuccess;
+      },
+      "the CUDA graph launched"));
 }
 cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
   delete graph;

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <exception>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cudaemu/device.h"
@@ -323,6 +324,10 @@ std::string run_grid(dim3 grid, dim3 block, const std::function<void()>& body) {
     run_block(r);
   }
   t_run = outer;
+  if (r.race != nullptr) {
+    std::string order_error = race_end_launch(race);
+    if (r.error.empty()) r.error = std::move(order_error);
+  }
   return r.error;
 }
 
