@@ -14,22 +14,33 @@
 namespace cudanet::train {
 namespace {
 
-TEST(ImageLoader, DeliversTheHostBatchesOnTheGpu) {
-  CUDANET_REQUIRE_GPU();
-  if (!jpeg_available()) GTEST_SKIP() << "built without libjpeg-turbo";
-  testing::TempDir d;
+// 36 small synthetic JPEGs of 4 classes, written into d.
+ImageList write_small_images(const testing::TempDir& d) {
   SyntheticFolderOptions so;
   so.classes = 4;
   so.per_class = 9;
   so.width = 70;
   so.height = 50;
   write_synthetic_imagefolder(d.path(), so);
-  const ImageList list = scan_image_folder(d.path());
+  return scan_image_folder(d.path());
+}
+
+// Batches of 5 crops of 40×40, decoded by 3 workers.
+ImageLoaderOptions small_batches() {
   ImageLoaderOptions o;
   o.batch_size = 5;
   o.workers = 3;
   o.transform.resize = 48;
   o.transform.crop = 40;
+  return o;
+}
+
+TEST(ImageLoader, DeliversTheHostBatchesOnTheGpu) {
+  CUDANET_REQUIRE_GPU();
+  if (!jpeg_available()) GTEST_SKIP() << "built without libjpeg-turbo";
+  testing::TempDir d;
+  const ImageList list = write_small_images(d);
+  ImageLoaderOptions o = small_batches();
   ImageLoader host(list, o);
   o.device = Device::cuda(0);
   ImageLoader gpu(list, o);
@@ -62,18 +73,8 @@ TEST(ImageLoader, FeedsAConsumerThatNeverWaits) {
   CUDANET_REQUIRE_GPU();
   if (!jpeg_available()) GTEST_SKIP() << "built without libjpeg-turbo";
   testing::TempDir d;
-  SyntheticFolderOptions so;
-  so.classes = 3;
-  so.per_class = 10;
-  so.width = 60;
-  so.height = 45;
-  write_synthetic_imagefolder(d.path(), so);
-  const ImageList list = scan_image_folder(d.path());
-  ImageLoaderOptions o;
-  o.batch_size = 4;
-  o.workers = 2;
-  o.transform.resize = 40;
-  o.transform.crop = 32;
+  const ImageList list = write_small_images(d);
+  ImageLoaderOptions o = small_batches();
   std::vector<double> expected;
   ImageLoader host(list, o);
   o.device = Device::cuda(0);

@@ -131,6 +131,14 @@ Order& order() {
   return *o;
 }
 
+// Runs f(order) under the order's mutex.
+template <typename F>
+void with_order(F f) {
+  Order& o = order();
+  std::lock_guard<std::mutex> lock(o.mutex);
+  f(o);
+}
+
 StreamRecord& record_of(Order& o, cudaStream_t stream) {
   if (stream == nullptr) return o.legacy;
   auto [it, fresh] = o.streams.try_emplace(stream);
@@ -433,58 +441,52 @@ void order_forget(std::uintptr_t base, std::size_t bytes) {
 }
 
 void order_stream_created(cudaStream_t stream, unsigned flags) {
-  Order& o = order();
-  std::lock_guard<std::mutex> lock(o.mutex);
-  o.streams.erase(stream);  // a new stream where a destroyed one was: a new id
-  record_of(o, stream).blocking = (flags & cudaStreamNonBlocking) == 0;
+  with_order([&](Order& o) {
+    o.streams.erase(stream);  // a new stream where a destroyed one was: a new id
+    record_of(o, stream).blocking = (flags & cudaStreamNonBlocking) == 0;
+  });
 }
 
 void order_stream_destroyed(cudaStream_t stream) {
-  Order& o = order();
-  std::lock_guard<std::mutex> lock(o.mutex);
-  o.streams.erase(stream);
+  with_order([&](Order& o) { o.streams.erase(stream); });
 }
 
 void order_event_recorded(cudaEvent_t event, cudaStream_t stream) {
-  Order& o = order();
-  std::lock_guard<std::mutex> lock(o.mutex);
-  o.events[event] = record_of(o, stream).clock;
+  with_order([&](Order& o) { o.events[event] = record_of(o, stream).clock; });
 }
 
 void order_event_destroyed(cudaEvent_t event) {
-  Order& o = order();
-  std::lock_guard<std::mutex> lock(o.mutex);
-  o.events.erase(event);
+  with_order([&](Order& o) { o.events.erase(event); });
 }
 
 void order_stream_waits(cudaStream_t stream, cudaEvent_t event) {
-  Order& o = order();
-  std::lock_guard<std::mutex> lock(o.mutex);
-  const auto it = o.events.find(event);
-  if (it != o.events.end()) record_of(o, stream).clock.join(it->second);
+  with_order([&](Order& o) {
+    const auto it = o.events.find(event);
+    if (it != o.events.end()) record_of(o, stream).clock.join(it->second);
+  });
 }
 
 void order_host_waits_event(cudaEvent_t event) {
-  Order& o = order();
-  std::lock_guard<std::mutex> lock(o.mutex);
-  const auto it = o.events.find(event);
-  if (it != o.events.end()) o.host.join(it->second);
-  host_waited(o);
+  with_order([&](Order& o) {
+    const auto it = o.events.find(event);
+    if (it != o.events.end()) o.host.join(it->second);
+    host_waited(o);
+  });
 }
 
 void order_host_waits_stream(cudaStream_t stream) {
-  Order& o = order();
-  std::lock_guard<std::mutex> lock(o.mutex);
-  o.host.join(record_of(o, stream).clock);
-  host_waited(o);
+  with_order([&](Order& o) {
+    o.host.join(record_of(o, stream).clock);
+    host_waited(o);
+  });
 }
 
 void order_host_waits_all() {
-  Order& o = order();
-  std::lock_guard<std::mutex> lock(o.mutex);
-  o.host.join(o.legacy.clock);
-  for (const auto& [s, r] : o.streams) o.host.join(r.clock);
-  host_waited(o);
+  with_order([](Order& o) {
+    o.host.join(o.legacy.clock);
+    for (const auto& [s, r] : o.streams) o.host.join(r.clock);
+    host_waited(o);
+  });
 }
 
 }  // namespace cudaemu::detail
