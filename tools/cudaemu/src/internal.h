@@ -70,6 +70,11 @@ bool racecheck_on();
 void race_begin_launch(RaceThread& t);
 void race_begin_block(RaceThread& t);
 
+// Both checkers shadow memory page by page, in 4-byte granules; the race checker hands the stream-
+// order checker a launch's accesses as one bit per granule of a page (order_note_page).
+constexpr std::size_t kShadowPageBytes = 4096;
+constexpr std::size_t kShadowGranules = kShadowPageBytes / 4;
+
 // Ends a checked launch: what its blocks touched goes to the stream-order checker. Returns "" or
 // its report.
 std::string race_end_launch(RaceThread& t);
@@ -92,10 +97,8 @@ class StreamOp {
 };
 // Whether the running operation is checked.
 bool order_checking();
-// The running operation reads or writes [p, p + bytes) (ignored outside cudaMalloc and
-// cudaHostAlloc memory). Returns "" or the report of a race.
-std::string order_note(const void* p, std::size_t bytes, bool write);
-// Likewise for the 4-byte granules of one page whose bits are set (16 words each).
+// The running kernel read the granules of the page at page_start whose bits are set in `reads`,
+// and wrote those set in `writes` (kShadowGranules bits each). Returns "" or the report of a race.
 std::string order_note_page(std::uintptr_t page_start, const std::uint64_t* reads,
                             const std::uint64_t* writes);
 // A range an operation touched.

@@ -68,8 +68,8 @@ struct Cell {
   Rec w, r;
 };
 
-constexpr std::size_t kPageBytes = 4096;
-constexpr std::size_t kGranules = kPageBytes / 4;
+constexpr std::size_t kPageBytes = kShadowPageBytes;
+constexpr std::size_t kGranules = kShadowGranules;
 enum class Space : std::uint8_t { kDevice, kShared };
 
 struct Page {

@@ -80,8 +80,8 @@ struct Granule {
   Epoch reads[2];  // reads since the write, by different streams, not ordered before each other
 };
 
-constexpr std::size_t kPageBytes = 4096;
-constexpr std::size_t kGranules = kPageBytes / 4;
+constexpr std::size_t kPageBytes = kShadowPageBytes;
+constexpr std::size_t kGranules = kShadowGranules;
 constexpr std::size_t kWords = kGranules / 64;  // of a page's granule bit sets
 // A page's granules. While they are alike (as after a copy or a kernel that wrote the whole page)
 // one shadow stands for all of them.
@@ -302,6 +302,29 @@ void host_waited(Order& o) {
       o, [&o](const Order::PendingRead& r) { return o.host.of(r.epoch.stream) >= r.epoch.op; });
 }
 
+// The running operation reads or writes [p, p + bytes) (ignored outside cudaMalloc and
+// cudaHostAlloc memory). Returns "" or the report of a race.
+std::string order_note(const void* p, std::size_t bytes, bool write) {
+  if (t_op == nullptr || bytes == 0) return "";
+  std::uintptr_t base = 0;
+  std::size_t size = 0;
+  if (!allocation_of(p, &base, &size)) return "";  // pageable host memory: not followed
+  const auto begin = reinterpret_cast<std::uintptr_t>(p);
+  const std::uintptr_t end = begin + std::min(bytes, base + size - begin);
+  Order& o = order();
+  std::lock_guard<std::mutex> lock(o.mutex);
+  for (std::uintptr_t number = begin / kPageBytes; number * kPageBytes < end; ++number) {
+    const std::uintptr_t page_start = number * kPageBytes;
+    const std::size_t first = (std::max(begin, page_start) - page_start) / 4;
+    const std::size_t last = (std::min(end, page_start + kPageBytes) - page_start + 3) / 4;
+    std::uint64_t none[kWords] = {}, some[kWords] = {};
+    for (std::size_t i = first; i < last; ++i) some[i / 64] |= std::uint64_t{1} << (i % 64);
+    std::string error = note_page(o, number, write ? none : some, write ? some : none, begin);
+    if (!error.empty()) return error;
+  }
+  return "";
+}
+
 }  // namespace
 
 StreamOp::StreamOp(cudaStream_t stream, const std::string& what) {
@@ -331,27 +354,6 @@ StreamOp::StreamOp(cudaStream_t stream, const std::string& what) {
 
 StreamOp::~StreamOp() {
   if (context_ != nullptr) t_op = nullptr;
-}
-
-std::string order_note(const void* p, std::size_t bytes, bool write) {
-  if (t_op == nullptr || bytes == 0) return "";
-  std::uintptr_t base = 0;
-  std::size_t size = 0;
-  if (!allocation_of(p, &base, &size)) return "";  // pageable host memory: not followed
-  const auto begin = reinterpret_cast<std::uintptr_t>(p);
-  const std::uintptr_t end = begin + std::min(bytes, base + size - begin);
-  Order& o = order();
-  std::lock_guard<std::mutex> lock(o.mutex);
-  for (std::uintptr_t number = begin / kPageBytes; number * kPageBytes < end; ++number) {
-    const std::uintptr_t page_start = number * kPageBytes;
-    const std::size_t first = (std::max(begin, page_start) - page_start) / 4;
-    const std::size_t last = (std::min(end, page_start + kPageBytes) - page_start + 3) / 4;
-    std::uint64_t none[kWords] = {}, some[kWords] = {};
-    for (std::size_t i = first; i < last; ++i) some[i / 64] |= std::uint64_t{1} << (i % 64);
-    std::string error = note_page(o, number, write ? none : some, write ? some : none, begin);
-    if (!error.empty()) return error;
-  }
-  return "";
 }
 
 std::string order_note_page(std::uintptr_t page_start, const std::uint64_t* reads,
