@@ -41,7 +41,8 @@ __global__ void batchnorm_forward_training_kernel(
     T* __restrict__ save_mean, T* __restrict__ save_inv_std, BatchNormGeometry g, double eps,
     double momentum) {
   __shared__ typename ChannelReduce::TempStorage tmp;
-  __shared__ double shared_mean, shared_inv_std;
+  __shared__ double shared_mean;
+  __shared__ double shared_inv_std;
   const std::int64_t c = blockIdx.x;
   const double count = static_cast<double>(g.n * g.s);
 
@@ -99,7 +100,8 @@ __global__ void batchnorm_backward_kernel(const T* __restrict__ x, const T* __re
                                           T* __restrict__ dgamma, T* __restrict__ dbeta,
                                           BatchNormGeometry g) {
   __shared__ typename ChannelReduce::TempStorage tmp;
-  __shared__ double shared_sum_dy, shared_sum_dy_xhat;
+  __shared__ double shared_sum_dy;
+  __shared__ double shared_sum_dy_xhat;
   const std::int64_t c = blockIdx.x;
   const double count = static_cast<double>(g.n * g.s);
   const double mean = static_cast<double>(save_mean[c]);

@@ -2,9 +2,11 @@
 // catches what its README says it catches. Built only with CUDANET_CUDA=EMULATE. A fault leaves
 // the emulated device in a sticky error state, as on a GPU, so every fault is provoked in a
 // child process (a GoogleTest death test).
+#include <cmath>
 #include <cstdlib>
 #include <gtest/gtest.h>
 #include <numeric>
+#include <string>
 #include <vector>
 
 #include <cublas_v2.h>
@@ -38,6 +40,14 @@ __global__ void neighbour_kernel(int* out, int salt, bool with_barrier) {
   slot[threadIdx.x] = static_cast<int>(threadIdx.x) + salt;
   if (with_barrier) __syncthreads();
   out[threadIdx.x] = slot[(threadIdx.x + 1) % kThreads];
+}
+
+// Block 0 fills its shared tile, the others do not; every block copies its tile to out.
+__global__ void first_block_fills_kernel(float* out) {
+  __shared__ float tile[kThreads];
+  if (blockIdx.x == 0) tile[threadIdx.x] = static_cast<float>(threadIdx.x);
+  __syncthreads();
+  out[blockIdx.x * kThreads + threadIdx.x] = tile[threadIdx.x];
 }
 
 // The classic bug: threads past n return, the rest wait at a barrier.
@@ -97,6 +107,29 @@ TEST(Cudaemu, AMissingBarrierReadsAnUnwrittenSlot) {
     } else {
       EXPECT_LT(right, kThreads) << "without the barrier some thread must read too early";
     }
+  }
+  cudaFree(out);
+  cudaemu::set_racecheck(racecheck);
+}
+
+TEST(Cudaemu, SharedMemoryABlockHasNotWrittenIsPoisoned) {
+  const char* poison = std::getenv("CUDAEMU_POISON");
+  if (poison != nullptr && std::string(poison) == "0") {
+    GTEST_SKIP() << "CUDAEMU_POISON=0 turns the poisoning off";
+  }
+  // (Under CUDAEMU_RACECHECK=1 the checker fails the launch instead, as racecheck_test.cu checks.)
+  const bool racecheck = cudaemu::racecheck_enabled();
+  cudaemu::set_racecheck(false);
+  float* out = device_alloc<float>(2 * kThreads);
+  for (int launch = 0; launch < 2; ++launch) {  // the second launch's block 0 writes over poison
+    first_block_fills_kernel<<<2, kThreads>>>(out);
+    ASSERT_EQ(cudaGetLastError(), cudaSuccess);
+    std::vector<float> host(2 * kThreads);
+    ASSERT_EQ(cudaMemcpy(host.data(), out, host.size() * sizeof(float), cudaMemcpyDeviceToHost),
+              cudaSuccess);
+    EXPECT_EQ(host[5], 5.0f);
+    // Block 1 does not see block 0's values (nor zeros): every bit set, a NaN.
+    for (int t = 0; t < kThreads; ++t) ASSERT_TRUE(std::isnan(host[kThreads + t])) << t;
   }
   cudaFree(out);
   cudaemu::set_racecheck(racecheck);

@@ -64,6 +64,20 @@ __global__ void warp_rotate_kernel(int* out) {
   out[threadIdx.x] = slot[(threadIdx.x + 1) % 32];
 }
 
+// Stages x[0, n) in a tile of kThreads and reads it back reversed; the tile's tail past n is
+// zeroed (zero_fill) or left as it was (a bug: on a GPU it holds what an earlier block left).
+__global__ void partial_tile_kernel(const float* x, int n, bool zero_fill, float* y) {
+  __shared__ float tile[kThreads];
+  const int i = static_cast<int>(threadIdx.x);
+  if (i < n) {
+    tile[i] = x[i];
+  } else if (zero_fill) {
+    tile[i] = 0.0f;
+  }
+  __syncthreads();
+  y[i] = tile[kThreads - 1 - i];
+}
+
 // ---- racy kernels ---------------------------------------------------------------------------
 
 // reverse_kernel without its barrier.
@@ -168,6 +182,13 @@ TEST_F(Racecheck, RaceFreeKernelsPassAndComputeTheirResults) {
   warp_rotate_kernel<<<1, 32>>>(rotated);
   ASSERT_EQ(cudaGetLastError(), cudaSuccess);
   EXPECT_EQ(to_host(rotated, 32)[31], 0);
+
+  partial_tile_kernel<<<1, kThreads>>>(x, 48, true, y);
+  ASSERT_EQ(cudaGetLastError(), cudaSuccess);
+  const std::vector<float> tail = to_host(y, kThreads);
+  EXPECT_EQ(tail[0], 0.0f);    // tile[63], past n
+  EXPECT_EQ(tail[63], 0.0f);   // tile[0] = x[0]
+  EXPECT_EQ(tail[16], 47.0f);  // tile[47] = x[47]
   EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   for (void* p : {static_cast<void*>(x), static_cast<void*>(y), static_cast<void*>(counter),
                   static_cast<void*>(bytes), static_cast<void*>(rotated)}) {
@@ -184,6 +205,18 @@ TEST_F(RacecheckDeathTest, AMissingBarrierIsARaceOnSharedMemory) {
               "data race on shared memory: a write of 4 bytes by thread \\(32,0,0\\) in "
               ".*missing_barrier_kernel.*racecheck_test.cu:[0-9]+\\), and a read by "
               "thread \\(31,0,0\\) of the same block with no barrier between them");
+}
+
+// Caught without the checker too (the variable is poisoned: NaN), but then only by the results.
+TEST_F(RacecheckDeathTest, ReadingSharedMemoryNoThreadOfTheBlockWroteFails) {
+  EXPECT_EXIT(expect_race([] {
+                float* x = device_alloc<float>(kThreads);
+                partial_tile_kernel<<<2, kThreads>>>(x, 48, false, x);
+              }),
+              ::testing::ExitedWithCode(0),
+              "read of shared memory that no thread of the block had written: a read of 4 bytes "
+              "by thread \\(0,0,0\\) in .*partial_tile_kernel.*racecheck_test.cu:[0-9]+\\), at "
+              "byte 252 of a [_a-z]+ variable of 256 bytes .* \\[block \\(0,0,0\\)\\]");
 }
 
 TEST_F(RacecheckDeathTest, ATileOverwrittenBeforeEveryThreadReadItIsARace) {

@@ -54,24 +54,56 @@ foreach(_name cudart cublas nvtx3)
   add_library(CUDA::${_name} ALIAS cudaemu)
 endforeach()
 
+# _cudaemu_rewrite(<in> <out>): writes the emulator's C++ version of a .cu or .cuh file to <out>,
+# and of each project .cuh file it includes to cudaemu/<its path> in the build tree (which the
+# rewritten sources search first, with -iquote). Unchanged output is not written again.
+function(_cudaemu_rewrite _in _out)
+  file(READ "${_in}" _text)
+  string(REPLACE "<<<" " ->* ::cudaemu::Config(__FILE__, __LINE__, " _text "${_text}")
+  string(REPLACE ">>>" ")" _text "${_text}")
+  # Each `__shared__ T name[dims];` is followed by a call that tells the emulator the variable's
+  # place in the running block (it poisons what the block has not written; cudaemu/device.h).
+  string(REGEX REPLACE
+         "__shared__([ \t\r\n]+[^;,{}]*[^A-Za-z0-9_;,{}])([A-Za-z_][A-Za-z0-9_]*)((\\[[^];]*\\])*)[ \t]*;"
+         "__shared__\\1\\2\\3; ::cudaemu::detail::shared_declared(&\\2, sizeof(\\2));" _text
+         "${_text}")
+  string(REGEX MATCHALL "__shared__" _declarations "${_text}")
+  string(REGEX MATCHALL "::cudaemu::detail::shared_declared" _followed "${_text}")
+  list(LENGTH _declarations _declared)
+  list(LENGTH _followed _seen)
+  if(NOT _declared EQUAL _seen)
+    message(FATAL_ERROR "${_in}: cudaemu follows `__shared__ T name[dims];` declarations, one "
+                        "name each, inside a function; ${_declared} mentions of __shared__ but "
+                        "${_seen} such declarations")
+  endif()
+  file(WRITE "${_out}.tmp" "#include \"cudaemu/device.h\"\n#line 1 \"${_in}\"\n${_text}")
+  configure_file("${_out}.tmp" "${_out}" COPYONLY)
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${_in}")
+  string(REGEX MATCHALL "#include \"[^\"]+\\.cuh\"" _includes "${_text}")
+  foreach(_include IN LISTS _includes)
+    string(REGEX REPLACE "#include \"([^\"]+)\"" "\\1" _header "${_include}")
+    get_property(_done GLOBAL PROPERTY CUDAEMU_REWRITTEN_HEADERS)
+    if(EXISTS "${PROJECT_SOURCE_DIR}/${_header}" AND NOT _header IN_LIST _done)
+      set_property(GLOBAL APPEND PROPERTY CUDAEMU_REWRITTEN_HEADERS "${_header}")
+      _cudaemu_rewrite("${PROJECT_SOURCE_DIR}/${_header}" "${PROJECT_BINARY_DIR}/cudaemu/${_header}")
+    endif()
+  endforeach()
+endfunction()
+
 # cudanet_cuda_sources(<target> <files.cu...>): add the rewritten files to <target>. The rewrite
-# happens at configure time (an edited .cu file re-runs it); unchanged output is not rewritten.
+# happens at configure time (an edited .cu or .cuh file re-runs it).
 function(cudanet_cuda_sources target)
   foreach(_cu IN LISTS ARGN)
     file(RELATIVE_PATH _rel "${PROJECT_SOURCE_DIR}" "${_cu}")
     set(_out "${PROJECT_BINARY_DIR}/cudaemu/${_rel}.cc")
-    file(READ "${_cu}" _text)
-    string(REPLACE "<<<" " ->* ::cudaemu::Config(__FILE__, __LINE__, " _text "${_text}")
-    string(REPLACE ">>>" ")" _text "${_text}")
-    file(WRITE "${_out}.tmp" "#include \"cudaemu/device.h\"\n#line 1 \"${_cu}\"\n${_text}")
-    configure_file("${_out}.tmp" "${_out}" COPYONLY)
-    set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${_cu}")
+    _cudaemu_rewrite("${_cu}" "${_out}")
     target_sources(${target} PRIVATE "${_out}")
     # nvcc's #pragma unroll means nothing to the host compiler. -march=native: the kernels' fmaf
     # becomes one instruction instead of a libm call (the emulator runs where it is built; ISO
     # C++ mode still contracts nothing else into FMAs).
-    set_source_files_properties("${_out}" TARGET_DIRECTORY ${target} PROPERTIES
-                                COMPILE_OPTIONS
-                                "-Wno-unknown-pragmas;${CUDAEMU_ARCH_FLAGS};${CUDAEMU_INSTRUMENT_FLAGS}")
+    set_source_files_properties(
+      "${_out}" TARGET_DIRECTORY ${target} PROPERTIES
+      COMPILE_OPTIONS
+      "-iquote;${PROJECT_BINARY_DIR}/cudaemu;-Wno-unknown-pragmas;${CUDAEMU_ARCH_FLAGS};${CUDAEMU_INSTRUMENT_FLAGS}")
   endforeach()
 endfunction()

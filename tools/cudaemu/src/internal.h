@@ -33,6 +33,8 @@ cudaError_t fault(cudaError_t status, const std::string& why);
 bool device_accessible(const void* p, std::size_t bytes);
 // True when p lies inside a cudaMalloc allocation (the host must not touch it).
 bool is_device_memory(const void* p);
+// Whether memory nobody wrote reads as every bit set (CUDAEMU_POISON, on unless "0").
+bool poison_enabled();
 
 // While an Access object lives, device memory is readable and writable by this process (it is
 // protected otherwise, so host code that dereferences a device pointer faults at once).
@@ -50,10 +52,16 @@ std::string run_grid(dim3 grid, dim3 block, const std::function<void()>& body);
 
 // ---- The data-race checker (racecheck.cc) -------------------------------------------------------
 struct RaceShadow;  // what the checker knows of the memory the launch accessed
+// A __shared__ variable the running block has reached the declaration of (shared_declared).
+struct SharedVar {
+  std::uintptr_t begin = 0;
+  std::size_t bytes = 0;
+};
 // The fiber it watches, kept up to date by the scheduler while a checked kernel runs.
 struct RaceThread {
   RaceShadow* shadow = nullptr;
-  std::uintptr_t stack = 0;        // the fiber's stack (its locals are its own)
+  const std::vector<SharedVar>* shared = nullptr;  // the running block's __shared__ variables
+  std::uintptr_t stack = 0;                        // the fiber's stack (its locals are its own)
   std::uint32_t block = 0;         // serial of the running block, counted per host thread
   std::uint32_t launch_first = 0;  // serial of the launch's first block
   std::uint32_t thread = 0;        // linear index in the block
@@ -61,6 +69,15 @@ struct RaceThread {
   const std::uint64_t* warp_generation = nullptr;   // barriers the thread's warp has passed
   dim3 block_dim;
   bool reported = false;  // one report per launch
+  // The block's first read of __shared__ bytes it had not written (pc null: none yet). Reported
+  // when the block ends without a race, which explains it better when there is one.
+  struct {
+    const void* pc = nullptr;
+    std::uintptr_t addr = 0;
+    std::size_t size = 0;
+    std::uint32_t thread = 0;
+    SharedVar var;
+  } unwritten;
 };
 // Non-null while a thread of a checked kernel runs on this host thread.
 extern thread_local RaceThread* t_race __attribute__((tls_model("initial-exec")));
@@ -69,6 +86,9 @@ bool racecheck_on();
 // Serials for a new launch's blocks (begin_launch) and for each block (begin_block).
 void race_begin_launch(RaceThread& t);
 void race_begin_block(RaceThread& t);
+// Ends a checked block: "" or the report of a read of shared memory the block never wrote first,
+// when no race was reported instead.
+std::string race_end_block(RaceThread& t);
 
 // Both checkers shadow memory page by page, in 4-byte granules; the race checker hands the stream-
 // order checker a launch's accesses as one bit per granule of a page (order_note_page).

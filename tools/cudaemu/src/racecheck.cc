@@ -65,8 +65,10 @@ struct Cell {
   std::uint8_t earlier_read = 0;   // bytes read by earlier blocks of block's launch
   std::uint8_t earlier_write = 0;  // written (not atomically)
   std::uint8_t earlier_atomic = 0;
+  std::uint8_t written = 0;  // (shared memory) bytes that block has written
   Rec w, r;
 };
+static_assert(sizeof(Cell) == 24, "a page's shadow is 24 times its number of granules");
 
 constexpr std::size_t kPageBytes = kShadowPageBytes;
 constexpr std::size_t kGranules = kShadowGranules;
@@ -174,12 +176,12 @@ std::string position(std::uintptr_t page, std::uintptr_t addr) {
          ")";
 }
 
-std::string access_name(const RaceThread& t, std::size_t size, bool write, bool atomic,
-                        const void* pc) {
+std::string access_name(const RaceThread& t, std::uint32_t thread, std::size_t size, bool write,
+                        bool atomic, const void* pc) {
   return std::string(atomic  ? "an atomic update"
                      : write ? "a write"
                              : "a read") +
-         " of " + std::to_string(size) + " bytes by " + thread_name(t, t.thread) + " in " +
+         " of " + std::to_string(size) + " bytes by " + thread_name(t, thread) + " in " +
          code_at(pc);
 }
 
@@ -200,9 +202,9 @@ void report(RaceThread& t, std::uintptr_t addr, std::size_t size, bool write, bo
     other = std::string(k == 5 ? "an " : "a ") + kinds[k] + " by " + thread_name(t, race.thread) +
             " of the same block with no barrier between them";
   }
-  device_fault(
-      ("data race on " + where + ": " + access_name(t, size, write, atomic, pc) + ", and " + other)
-          .c_str());
+  device_fault(("data race on " + where + ": " + access_name(t, t.thread, size, write, atomic, pc) +
+                ", and " + other)
+                   .c_str());
 }
 
 // An access to an address that is not a multiple of its size, for a type whose alignment is its
@@ -210,9 +212,10 @@ void report(RaceThread& t, std::uintptr_t addr, std::size_t size, bool write, bo
 void report_misaligned(RaceThread& t, std::uintptr_t addr, std::size_t size, bool write,
                        bool atomic, const void* pc) {
   t.reported = true;
-  const std::string message = "misaligned address: " + access_name(t, size, write, atomic, pc) +
-                              " at " + std::to_string(addr % size) + " bytes past a multiple of " +
-                              std::to_string(size) + " (a GPU faults: cudaErrorMisalignedAddress)";
+  const std::string message =
+      "misaligned address: " + access_name(t, t.thread, size, write, atomic, pc) + " at " +
+      std::to_string(addr % size) + " bytes past a multiple of " + std::to_string(size) +
+      " (a GPU faults: cudaErrorMisalignedAddress)";
   // The access comes next and may fault here too (x86's aligned vector moves do): say it now.
   std::fprintf(stderr, "cudaemu: %s\n", message.c_str());
   device_fault(message.c_str());
@@ -224,7 +227,7 @@ void report_past_the_end(RaceThread& t, std::uintptr_t page, std::uintptr_t addr
                          bool write, bool atomic, const void* pc) {
   t.reported = true;
   device_fault(("out-of-bounds access to device memory" + position(page, addr) + ": " +
-                access_name(t, size, write, atomic, pc) + " runs past the end")
+                access_name(t, t.thread, size, write, atomic, pc) + " runs past the end")
                    .c_str());
 }
 
@@ -239,6 +242,7 @@ Race check(const RaceThread& t, Cell& c, Space space, std::uint8_t mask, bool wr
       (c.w.flags & kAtomic ? c.earlier_atomic : c.earlier_write) |= c.w.mask;
     }
     c.block = t.block;
+    c.written = 0;
     c.w = c.r = Rec{};
   }
   Race race;
@@ -287,6 +291,31 @@ Race check(const RaceThread& t, Cell& c, Space space, std::uint8_t mask, bool wr
   return race;
 }
 
+// The running block's __shared__ variable that holds addr, or null.
+const SharedVar* shared_var(const RaceThread& t, std::uintptr_t addr) {
+  for (const SharedVar& v : *t.shared) {
+    if (addr - v.begin < v.bytes) return &v;
+  }
+  return nullptr;
+}
+
+// Follows which bytes of a granule outside device memory the block has written. A read of bytes
+// it has not written is one of a __shared__ variable the block never wrote (returns true), or of
+// memory kernels only read (arguments, threadIdx): that granule then counts as written.
+bool reads_unwritten(const RaceThread& t, Cell& c, std::uintptr_t addr, std::uint8_t mask,
+                     bool write, bool atomic) {
+  bool unwritten = false;
+  if ((!write || atomic) && (mask & ~c.written) != 0) {
+    if (shared_var(t, addr) != nullptr) {
+      unwritten = true;
+    } else {
+      c.written = 0xF;
+    }
+  }
+  if (write) c.written |= mask;
+  return unwritten;
+}
+
 // One access by the running thread. aligned: the compiler took the address to be a multiple of
 // size (a type's natural alignment, which a GPU requires).
 void access(const void* p, std::size_t size, bool write, bool atomic, bool aligned,
@@ -319,10 +348,15 @@ void access(const void* p, std::size_t size, bool write, bool atomic, bool align
       report_past_the_end(t, page_start, addr, size, write, atomic, pc);
       return;
     }
-    const Race race = check(t, page.cells[(a % kPageBytes) / 4], page.space, mask, write, atomic);
+    Cell& cell = page.cells[(a % kPageBytes) / 4];
+    const Race race = check(t, cell, page.space, mask, write, atomic);
     if (race.clash != Clash::kNone) {
       report(t, a, size, write, atomic, page.space, race, pc);
       return;
+    }
+    if (page.space == Space::kShared && reads_unwritten(t, cell, a, mask, write, atomic) &&
+        t.unwritten.pc == nullptr) {
+      t.unwritten = {pc, addr, size, t.thread, *shared_var(t, a)};  // reported when the block ends
     }
     a = end;
   }
@@ -384,6 +418,19 @@ std::string race_end_launch(RaceThread& t) {
 
 void race_begin_block(RaceThread& t) {
   t.block = t_shadow.next_block++;
+  t.unwritten = {};
+}
+
+std::string race_end_block(RaceThread& t) {
+  if (t.reported || t.unwritten.pc == nullptr) return "";
+  t.reported = true;
+  const auto& u = t.unwritten;
+  return "read of shared memory that no thread of the block had written: " +
+         access_name(t, u.thread, u.size, false, false, u.pc) + ", at byte " +
+         std::to_string(u.addr - u.var.begin) + " of a __shared__ variable of " +
+         std::to_string(u.var.bytes) +
+         " bytes (a GPU block finds what an earlier block left there: is a __syncthreads() "
+         "missing, or a part of a tile never filled?)";
 }
 
 }  // namespace cudaemu::detail

@@ -108,11 +108,6 @@ bool protect_enabled() {
   return on;
 }
 
-bool poison_enabled() {
-  static const bool on = env_on("CUDAEMU_POISON");
-  return on;
-}
-
 std::size_t page_size() {
   static const std::size_t p = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
   return p;
@@ -320,6 +315,11 @@ cudaError_t set(void* ptr, int value, std::size_t n, cudaStream_t stream, bool s
 }
 
 }  // namespace
+
+bool poison_enabled() {
+  static const bool on = env_on("CUDAEMU_POISON");
+  return on;
+}
 
 Access::Access() {
   if (!protect_enabled()) return;

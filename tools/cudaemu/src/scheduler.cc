@@ -150,7 +150,8 @@ struct BlockRun {
   Context scheduler;
   Fiber* current = nullptr;
   std::string error;
-  RaceThread* race = nullptr;  // the data-race checker's view, when it is on
+  RaceThread* race = nullptr;     // the data-race checker's view, when it is on
+  std::vector<SharedVar> shared;  // the __shared__ variables the block has declared
 };
 
 thread_local BlockRun* t_run = nullptr;
@@ -253,6 +254,7 @@ bool resume(BlockRun& r, Fiber& f) {
 void run_block(BlockRun& r) {
   const unsigned n = static_cast<unsigned>(r.fibers.size());
   r.block = Barrier{n, 0, 0, 0};
+  r.shared.clear();
   for (std::size_t w = 0; w < r.warps.size(); ++w) {
     const unsigned first = static_cast<unsigned>(w) * 32;
     r.warps[w] = Barrier{n - first < 32 ? n - first : 32, 0, 0, 0};
@@ -308,6 +310,7 @@ std::string run_grid(dim3 grid, dim3 block, const std::function<void()>& body) {
   if (racecheck_on()) {
     race.block_generation = &r.block.generation;
     race.block_dim = block;
+    race.shared = &r.shared;
     race_begin_launch(race);
     r.race = &race;
   }
@@ -322,6 +325,11 @@ std::string run_grid(dim3 grid, dim3 block, const std::function<void()>& body) {
                    static_cast<unsigned>(b / (std::uint64_t{grid.x} * grid.y))};
     if (r.race != nullptr) race_begin_block(race);
     run_block(r);
+    if (r.race != nullptr) {
+      std::string unwritten = race_end_block(race);
+      r.current = nullptr;
+      if (!unwritten.empty()) record(r, unwritten);
+    }
   }
   t_run = outer;
   if (r.race != nullptr) {
@@ -362,6 +370,18 @@ void warp_exchange(const void* in, void* out, std::size_t bytes, unsigned src_la
   const unsigned src = src_lane < lanes ? src_lane : linear % 32;
   std::memcpy(out, slots + src * kExchangeBytes, bytes);
   arrive_and_wait(b, "a warp shuffle");  // every lane has read before the slots are reused
+}
+
+void shared_declared(const void* var, std::size_t bytes) {
+  if (t_run == nullptr) return;  // a __device__ function called from host code
+  const auto begin = reinterpret_cast<std::uintptr_t>(var);
+  std::vector<SharedVar>& vars = t_run->shared;
+  for (const SharedVar& v : vars) {
+    if (v.begin == begin) return;
+  }
+  // The block's first thread to get here: nobody of the block can have touched the variable yet.
+  if (poison_enabled()) std::memset(const_cast<void*>(var), 0xFF, bytes);
+  vars.push_back(SharedVar{begin, bytes});
 }
 
 void device_fault(const char* message) {

@@ -52,6 +52,11 @@ void warp_barrier();
 void warp_exchange(const void* in, void* out, std::size_t bytes, unsigned src_lane);
 // Reports a fault of the running kernel (the launch fails with cudaErrorLaunchFailure).
 void device_fault(const char* message);
+// The rewrite (cudaemu.cmake) follows every `__shared__ T name[dims];` with a call of this: the
+// first one of a block for a variable fills it with set bits (reading as NaN or -1, as new device
+// memory does: a GPU block finds what an earlier one left), and the race checker then reports a
+// read of bytes that no thread of the block has written.
+void shared_declared(const void* var, std::size_t bytes);
 // The calling thread's index in its block (x fastest).
 inline unsigned linear_thread() {
   return t_thread_idx.x + t_block_dim.x * (t_thread_idx.y + t_block_dim.y * t_thread_idx.z);
