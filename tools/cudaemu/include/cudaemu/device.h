@@ -1,7 +1,7 @@
 // cudaemu: CUDA's device-code vocabulary for C++ compiled by the host compiler.
 //
-// The emulator (tools/cudaemu/README.md) builds cudanet's .cu files as C++ after one textual
-// rewrite, done by tools/cudaemu/rewrite.cmake:
+// The emulator (tools/cudaemu/README.md) builds cudanet's .cu files (and the .cuh files they
+// include) as C++ after two textual rewrites, done by tools/cudaemu/cudaemu.cmake:
 //     kernel<<<grid, block, smem, stream>>>(args);
 // becomes
 //     kernel ->* ::cudaemu::Config(__FILE__, __LINE__, grid, block, smem, stream)(args);
@@ -9,7 +9,8 @@
 // arguments to the kernel's parameter types (as a launch does) and hands the launch to the
 // runtime, which runs every thread of every block as a fiber on the launching host thread.
 // __syncthreads() and the warp operations switch fibers; __shared__ variables are function-local
-// statics (one block runs at a time on a host thread, so its threads share them).
+// statics (one block runs at a time on a host thread, so its threads share them), and each
+// declaration is followed by a call of shared_declared() (below).
 #pragma once
 
 #include <cmath>
