@@ -300,20 +300,18 @@ const SharedVar* shared_var(const RaceThread& t, std::uintptr_t addr) {
 }
 
 // Follows which bytes of a granule outside device memory the block has written. A read of bytes
-// it has not written is one of a __shared__ variable the block never wrote (returns true), or of
-// memory kernels only read (arguments, threadIdx): that granule then counts as written.
-bool reads_unwritten(const RaceThread& t, Cell& c, std::uintptr_t addr, std::uint8_t mask,
-                     bool write, bool atomic) {
-  bool unwritten = false;
+// it has not written is one of a __shared__ variable the block never wrote (returns that
+// variable), or of memory kernels only read (arguments, threadIdx): that granule then counts as
+// written.
+const SharedVar* unwritten_read(const RaceThread& t, Cell& c, std::uintptr_t addr,
+                                std::uint8_t mask, bool write, bool atomic) {
+  const SharedVar* var = nullptr;
   if ((!write || atomic) && (mask & ~c.written) != 0) {
-    if (shared_var(t, addr) != nullptr) {
-      unwritten = true;
-    } else {
-      c.written = 0xF;
-    }
+    var = shared_var(t, addr);
+    if (var == nullptr) c.written = 0xF;
   }
   if (write) c.written |= mask;
-  return unwritten;
+  return var;
 }
 
 // One access by the running thread. aligned: the compiler took the address to be a multiple of
@@ -354,9 +352,11 @@ void access(const void* p, std::size_t size, bool write, bool atomic, bool align
       report(t, a, size, write, atomic, page.space, race, pc);
       return;
     }
-    if (page.space == Space::kShared && reads_unwritten(t, cell, a, mask, write, atomic) &&
-        t.unwritten.pc == nullptr) {
-      t.unwritten = {pc, addr, size, t.thread, *shared_var(t, a)};  // reported when the block ends
+    if (page.space == Space::kShared) {
+      const SharedVar* var = unwritten_read(t, cell, a, mask, write, atomic);
+      if (var != nullptr && t.unwritten.pc == nullptr) {
+        t.unwritten = {pc, addr, size, t.thread, *var};  // reported when the block ends
+      }
     }
     a = end;
   }

@@ -327,8 +327,10 @@ std::string run_grid(dim3 grid, dim3 block, const std::function<void()>& body) {
     run_block(r);
     if (r.race != nullptr) {
       std::string unwritten = race_end_block(race);
-      r.current = nullptr;
-      if (!unwritten.empty()) record(r, unwritten);
+      if (!unwritten.empty()) {
+        r.current = nullptr;  // the report names its thread
+        record(r, unwritten);
+      }
     }
   }
   t_run = outer;
